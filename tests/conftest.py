@@ -1,0 +1,42 @@
+"""Shared fixtures: compose the real configs, shrunk with debug=smoke, into a temp dir."""
+
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+import pytest
+
+from unlearnbench.config import compose
+
+
+@pytest.fixture
+def run_cfg(tmp_path: Path):
+    """Returns f(overrides) -> config composed like the command, writing under tmp_path."""
+
+    def make(overrides: Sequence[str] = (), name: str = "run"):
+        cfg = compose(["debug=smoke", "device=cpu", f"output_root={tmp_path}",
+                       f"run_dir={tmp_path / name}",
+                       *overrides])
+        return cfg
+
+    return make
+
+
+@pytest.fixture
+def run_pipeline(run_cfg):
+    """Runs the pipeline on composed overrides and returns metrics.csv as a DataFrame."""
+    from unlearnbench.pipeline import run
+
+    def go(overrides: Sequence[str] = (), name: str = "run") -> pd.DataFrame:
+        path = run(run_cfg(overrides, name))
+        assert path is not None and path.exists()
+        return pd.read_csv(path)
+
+    return go
+
+
+def metric(frame: pd.DataFrame, name: str, role: str = "unlearned") -> float:
+    """One metric value of one role from a metrics.csv frame."""
+    rows = frame[(frame.metric == name) & (frame.role == role)]
+    assert len(rows) == 1, f"{name}/{role}: {len(rows)} rows"
+    return float(rows.value.iloc[0])

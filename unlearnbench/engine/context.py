@@ -1,0 +1,67 @@
+"""RunContext: what every stage may need besides the model and the data."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, Optional
+
+import torch
+
+
+@dataclass
+class RunContext:
+    """Device, seed, training recipe, progress bars, timings and reference models.
+
+    ``original`` and ``oracle`` are set by the pipeline before evaluation; methods must
+    not read the oracle (that would leak the answer) and only ``retrain`` may use it.
+    """
+
+    device: torch.device
+    seed: int
+    recipe: Any  # engine.Recipe
+    num_classes: int
+    show_progress: bool = True
+    run_dir: Optional[Path] = None
+    cache: Any = None  # cache.ModelCache
+    original: Optional[torch.nn.Module] = None
+    oracle: Optional[torch.nn.Module] = None
+    timings: Dict[str, float] = field(default_factory=dict)
+    extras: Dict[str, Any] = field(default_factory=dict)  # stage outputs, e.g. oracle seconds
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU generator seeded from the run seed; ``offset`` separates independent streams."""
+        return torch.Generator().manual_seed(int(self.seed) * 1_000_003 + offset)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        # bf16 needs no loss scaling; on CPU autocast would slow small models down.
+        if self.on_cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def progress(self, iterable: Iterable, desc: str, total: Optional[int] = None, leave=False):
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc, total=total, leave=leave, disable=not self.show_progress,
+                    dynamic_ncols=True)
+
+    def sync(self) -> None:
+        if self.on_cuda:
+            torch.cuda.synchronize(self.device)
+
+    @contextlib.contextmanager
+    def timer(self, stage: str) -> Iterator[None]:
+        """Wall seconds of ``stage`` (device work included) into ``timings[stage + '_s']``."""
+        self.sync()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.sync()
+            self.timings[f"{stage}_s"] = self.timings.get(f"{stage}_s", 0.0) + time.perf_counter() - start

@@ -1,0 +1,75 @@
+"""Losses and loops shared by methods, so no method re-implements a training loop."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Iterator, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from unlearnbench.data.bundle import Split
+from unlearnbench.engine import RunContext, batches, make_optimizer, make_scheduler, train_loop
+from unlearnbench.engine.loop import Batch, n_batches
+from unlearnbench.errors import ConfigError
+
+
+def check_positive(value, key: str) -> None:
+    if value is None or value <= 0:
+        raise ConfigError(key, f"must be positive, got {value}")
+
+
+def split_batches(split: Split, ctx: RunContext, batch_size: Optional[int], stream: int,
+                  augment: bool = True) -> Callable[[int], Iterator[Batch]]:
+    """Per-epoch batch factory over ``split`` with the recipe's cap and augmentation."""
+    r = ctx.recipe
+    gen = ctx.generator(stream)
+    return lambda _: batches(split, batch_size or r.batch_size, gen, max_batches=r.max_batches,
+                             augment=r.augment if augment else "none")
+
+
+def paired_batches(primary: Split, secondary: Split, ctx: RunContext, batch_size: Optional[int],
+                   stream: int) -> Callable[[int], Iterator[Tuple[Batch, Batch]]]:
+    """Each batch of ``primary`` paired with the next of ``secondary``, which cycles."""
+    r = ctx.recipe
+    bs = batch_size or r.batch_size
+    gen = ctx.generator(stream)
+
+    def cycle() -> Iterator[Batch]:
+        while True:
+            yield from batches(secondary, bs, gen, augment=r.augment)
+
+    sec = cycle()
+    return lambda _: zip(batches(primary, bs, gen, max_batches=r.max_batches, augment=r.augment), sec)
+
+
+def run_epochs(model: nn.Module, make_batches, loss_fn, ctx: RunContext, desc: str, epochs: int,
+               lr: float, steps_per_epoch: int, optimizer: Optional[str] = None,
+               schedule: Optional[str] = None, params: Optional[Sequence[Tensor]] = None,
+               after_step=()) -> nn.Module:
+    """A method's inner loop with the recipe's optimizer (or ``optimizer``) at ``lr``."""
+    r = ctx.recipe
+    recipe = replace(r, optimizer=optimizer or r.optimizer, schedule=schedule or r.schedule)
+    opt = make_optimizer(params if params is not None else model.parameters(), recipe, lr)
+    sched = make_scheduler(opt, recipe, max(1, steps_per_epoch * epochs))
+    return train_loop(model, make_batches, loss_fn, opt, epochs, ctx, desc, sched, after_step=after_step)
+
+
+def steps_for(split: Split, ctx: RunContext, batch_size: Optional[int]) -> int:
+    return n_batches(len(split), batch_size or ctx.recipe.batch_size, ctx.recipe.max_batches)
+
+
+def ce(model: nn.Module, batch: Batch) -> Tensor:
+    x, y = batch
+    return F.cross_entropy(model(x), y)
+
+
+def random_wrong_labels(y: Tensor, num_classes: int, generator: torch.Generator) -> Tensor:
+    """Uniformly random labels that always differ from ``y``."""
+    shift = torch.randint(1, num_classes, y.shape, generator=generator).to(y.device)
+    return (y + shift) % num_classes
+
+
+def concat(*splits: Split) -> Split:
+    return Split(torch.cat([s.x for s in splits]), torch.cat([s.y for s in splits]))

@@ -1,0 +1,215 @@
+"""The one pipeline: data -> forget set -> original -> oracle -> unlearn -> evaluate -> CSV.
+
+Only ``run(cfg)`` knows the order. Every config value is checked (by building every
+component) before any data is loaded or any model trained.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from unlearnbench.cache import ModelCache
+from unlearnbench.data import DataBundle, load_data
+from unlearnbench.data.forget import ForgetSet, ForgetSpec, build_forget_spec
+from unlearnbench.engine import Recipe, RunContext, fit
+from unlearnbench.errors import ConfigError
+from unlearnbench.evaluators import EvalContext, Evaluator, Scored, build_evaluators
+from unlearnbench.evaluators.base import ROLES
+from unlearnbench.methods import Method, UnlearnData, build_method
+from unlearnbench.models import build_model
+from unlearnbench.registry import MODELS
+from unlearnbench.results import metrics_frame, provenance, write_atomic
+
+log = logging.getLogger("unlearnbench")
+
+# Bump when training an original/oracle changes results, so stale cache entries are not reused.
+TRAIN_STAGE_VERSION = "1"
+
+
+@dataclass
+class Plan:
+    """Everything built from the config before any expensive work."""
+
+    method: Method
+    spec: ForgetSpec
+    evaluators: List[Evaluator]
+    recipe: Recipe
+    device: torch.device
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", "CUDA was requested but is not available; use device=cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ConfigError("device", f"'{name}' is not auto, cpu or cuda[:N]")
+    return torch.device(name)
+
+
+def plan(cfg: DictConfig) -> Plan:
+    """Builds and validates every component; raises ConfigError naming the key."""
+    c = OmegaConf.to_container(cfg, resolve=True)
+    MODELS.get(c["model"]["name"])
+    return Plan(
+        method=build_method(c["method"]),
+        spec=build_forget_spec(c["forget"]),
+        evaluators=build_evaluators(c["eval"]["evaluators"], c["eval"].get("params")),
+        recipe=Recipe.from_cfg(c["train"]),
+        device=resolve_device(str(c["device"])),
+    )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _data_material(cfg: DictConfig, data: DataBundle) -> Dict[str, Any]:
+    dataset = {k: v for k, v in OmegaConf.to_container(cfg.dataset, resolve=True).items()
+               if k not in ("download", "verify_md5", "path")}
+    return {"dataset": dataset, "fingerprint": data.fingerprint()}
+
+
+def train_model(cfg: DictConfig, data: DataBundle, train_split, ctx: RunContext, stage: str,
+                material: Dict[str, Any]) -> torch.nn.Module:
+    """Trains (or loads from the cache) a model from scratch on ``train_split``."""
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+
+    def new_model() -> torch.nn.Module:
+        torch.manual_seed(ctx.seed)  # original and oracle start from the same initialisation
+        model = build_model(model_cfg, data.input_shape, data.num_classes).to(ctx.device)
+        return model.to(memory_format=torch.channels_last) if ctx.on_cuda and len(data.input_shape) == 3 else model
+
+    def build():
+        model = new_model()
+        with ctx.timer(f"{stage}_train"):
+            fit(model, train_split, ctx.recipe, ctx, desc=f"train {stage}", stream=0)
+        return model.state_dict(), {"train_s": ctx.timings[f"{stage}_train_s"]}
+
+    state, meta, hit = ctx.cache.get_or_build(stage, material, ctx.device, build)
+    model = new_model()
+    model.load_state_dict(state)
+    model.eval()
+    ctx.extras[f"{stage}_train_s"] = float(meta["train_s"])
+    ctx.extras[f"{stage}_cache_key"] = meta["key"]
+    ctx.extras[f"{stage}_cache_hit"] = hit
+    log.info("%s model: %s (key %s, trained in %.1fs)", stage, "cache hit" if hit else "trained",
+             meta["key"], meta["train_s"])
+    return model
+
+
+def _material(cfg, data, ctx, forget: ForgetSet, spec: ForgetSpec, stage: str) -> Dict[str, Any]:
+    recipe = {k: v for k, v in asdict(ctx.recipe).items() if k not in ("eval_batch_size", "compile")}
+    m = {"stage_version": TRAIN_STAGE_VERSION, **_data_material(cfg, data),
+         "model": OmegaConf.to_container(cfg.model, resolve=True), "recipe": recipe, "seed": ctx.seed}
+    if stage == "oracle" or spec.modifies_train:
+        idx = forget.forget_idx.numpy().tobytes()
+        import hashlib
+
+        m["forget"] = {"spec": spec.describe(), "indices_sha": hashlib.sha256(idx).hexdigest()[:16]}
+    return m
+
+
+def _evaluate(models: Dict[str, torch.nn.Module], splits, evaluators, ctx: RunContext,
+              seconds: Dict[str, Optional[float]]) -> Dict[str, Dict[str, float]]:
+    scored = {role: Scored(role, models[role], splits, ctx) for role in ROLES}
+    ectx = EvalContext(run=ctx, scored=scored, timings=seconds)
+    for role in ("retrain", "original", "unlearned"):  # the oracle first: others compare to it
+        ectx.results[role] = {}
+        for ev in evaluators:
+            ectx.results[role].update(ev.evaluate(scored[role], ectx))
+    return {role: ectx.results[role] for role in ROLES}
+
+
+def run_dir_of(cfg: DictConfig) -> Path:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:  # not under Hydra (tests, notebooks): use the configured folder
+        if cfg.get("run_dir") is None:
+            raise ConfigError("run_dir", "outside the unlearnbench command, set run_dir")
+        return Path(cfg.run_dir)
+
+
+def run(cfg: DictConfig) -> Optional[Path]:
+    """Runs one configured experiment; returns the metrics.csv path (None if skipped)."""
+    out_dir = run_dir_of(cfg)
+    out_csv = out_dir / "metrics.csv"
+    if out_csv.exists() and not cfg.overwrite:
+        log.info("finished run found at %s; skipping (overwrite=true reruns it)", out_csv)
+        return None
+    p = plan(cfg)
+    seed_everything(cfg.seed)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    ctx = RunContext(device=p.device, seed=int(cfg.seed), recipe=p.recipe, num_classes=0,
+                     show_progress=bool(cfg.progress), run_dir=out_dir,
+                     cache=ModelCache(cfg.cache_dir))
+    with ctx.timer("data"):
+        data = load_data(OmegaConf.to_container(cfg.dataset, resolve=True), cfg.data_root, p.device)
+        forget = p.spec.select(data, ctx.seed)
+        if forget.train_y is not None:
+            data = data.with_train_labels(forget.train_y)
+    ctx.num_classes = data.num_classes
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np.save(out_dir / "forget_indices.npy", forget.forget_idx.numpy())
+    dev_idx = (forget.forget_idx.to(p.device), forget.retain_idx.to(p.device))
+    udata = UnlearnData(forget=data.train.subset(dev_idx[0]), retain=data.train.subset(dev_idx[1]),
+                        val=data.val, forget_idx=forget.forget_idx, retain_idx=forget.retain_idx,
+                        num_classes=data.num_classes)
+    log.info("data %s: %d train (%d forget, %d retain), %d val, %d test", data.name, len(data.train),
+             len(udata.forget), len(udata.retain), len(data.val), len(data.test))
+
+    original = train_model(cfg, data, data.train, ctx, "original",
+                           _material(cfg, data, ctx, forget, p.spec, "original"))
+    oracle = train_model(cfg, data, udata.retain, ctx, "oracle",
+                         _material(cfg, data, ctx, forget, p.spec, "oracle"))
+    ctx.original, ctx.oracle = original, oracle
+    seed_everything(cfg.seed + 1)
+    with ctx.timer("unlearn"):
+        unlearned = p.method.unlearn(copy.deepcopy(original), udata, ctx)
+    unlearned.eval()
+    unlearn_s = ctx.extras["oracle_train_s"] if p.method.uses_oracle else ctx.timings["unlearn_s"]
+    seconds = {"original": None, "retrain": ctx.extras["oracle_train_s"], "unlearned": unlearn_s}
+    splits = {"forget": udata.forget, "retain": udata.retain, "val": data.val, "test": data.test}
+    with ctx.timer("eval"):
+        by_role = _evaluate({"original": original, "retrain": oracle, "unlearned": unlearned},
+                            splits, p.evaluators, ctx, seconds)
+    frame = _frame(cfg, p, ctx, forget, by_role, unlearn_s)
+    write_atomic(frame, out_csv)
+    log.info("wrote %s (%d rows)", out_csv, len(frame))
+    return out_csv
+
+
+def _frame(cfg, p: Plan, ctx: RunContext, forget: ForgetSet, by_role, unlearn_s: float):
+    from unlearnbench.evaluators.base import metric_info
+
+    identity = {"experiment": cfg.get("experiment_name") or "", "dataset": cfg.dataset.name,
+                "model": cfg.model.name, "forget": p.spec.describe(),
+                "forget_size": int(forget.forget_idx.numel()), "method": cfg.method.name,
+                "seed": int(cfg.seed)}
+    device_name = torch.cuda.get_device_name(p.device) if p.device.type == "cuda" else "cpu"
+    extra = {
+        "data_s": round(ctx.timings.get("data_s", 0.0), 4),
+        "original_train_s": round(ctx.extras["original_train_s"], 4),
+        "oracle_train_s": round(ctx.extras["oracle_train_s"], 4),
+        "unlearn_s": round(unlearn_s, 4),
+        "eval_s": round(ctx.timings.get("eval_s", 0.0), 4),
+        "method_version": p.method.version,
+        "original_cache_key": ctx.extras["original_cache_key"],
+        "oracle_cache_key": ctx.extras["oracle_cache_key"],
+        **provenance(device_name),
+    }
+    conventions = {name: m.higher_is_better for name, m in metric_info().items()}
+    return metrics_frame(identity, by_role, conventions, extra)
