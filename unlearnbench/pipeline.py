@@ -121,6 +121,30 @@ def _material(cfg, data, ctx, forget: ForgetSet, spec: ForgetSpec, stage: str) -
     return m
 
 
+def _prepare_data(evaluators, data: DataBundle, forget: ForgetSet, ctx: RunContext):
+    """Runs the evaluators' ``prepare_data`` hooks (SPD inject) before the original is trained.
+
+    Returns (data, None) when nothing changed, else (new data, hash of the new forget rows).
+    Hooks may only rewrite forget rows of the training split, so the oracle (trained on D_r)
+    and its cache key stay those of the clean data.
+    """
+    clean = data
+    for ev in evaluators:
+        data = ev.prepare_data(data, forget, ctx)
+    if data is clean:
+        return data, None
+    dev = clean.train.y.device
+    retain, fidx = forget.retain_idx.to(dev), forget.forget_idx.to(dev)
+    if not (torch.equal(data.train.x[retain], clean.train.x[retain])
+            and torch.equal(data.train.y, clean.train.y)
+            and data.val is clean.val and data.test is clean.test):
+        raise RuntimeError("an evaluator's prepare_data changed more than the forget rows' inputs")
+    import hashlib
+
+    rows = data.train.x[fidx].float().cpu().numpy().tobytes()
+    return data, hashlib.sha256(rows).hexdigest()[:16]
+
+
 def _evaluate(models: Dict[str, torch.nn.Module], splits, evaluators, ctx: RunContext,
               seconds: Dict[str, Optional[float]]) -> Dict[str, Dict[str, float]]:
     scored = {role: Scored(role, models[role], splits, ctx) for role in ROLES}
@@ -162,6 +186,9 @@ def run(cfg: DictConfig) -> Optional[Path]:
         if forget.train_y is not None:
             data = data.with_train_labels(forget.train_y)
     ctx.num_classes = data.num_classes
+    ctx.extras.update(data=data, forget_set=forget)  # the clean data, for evaluators (SPD)
+    clean_data = data
+    data, injected = _prepare_data(p.evaluators, data, forget, ctx)
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / "forget_indices.npy", forget.forget_idx.numpy())
     dev_idx = (forget.forget_idx.to(p.device), forget.retain_idx.to(p.device))
@@ -171,10 +198,12 @@ def run(cfg: DictConfig) -> Optional[Path]:
     log.info("data %s: %d train (%d forget, %d retain), %d val, %d test", data.name, len(data.train),
              len(udata.forget), len(udata.retain), len(data.val), len(data.test))
 
-    original = train_model(cfg, data, data.train, ctx, "original",
-                           _material(cfg, data, ctx, forget, p.spec, "original"))
-    oracle = train_model(cfg, data, udata.retain, ctx, "oracle",
-                         _material(cfg, data, ctx, forget, p.spec, "oracle"))
+    original_material = _material(cfg, data, ctx, forget, p.spec, "original")
+    if injected is not None:  # the original trains on rewritten forget rows: key on their content
+        original_material["prepared_forget_rows"] = injected
+    original = train_model(cfg, data, data.train, ctx, "original", original_material)
+    oracle = train_model(cfg, clean_data, udata.retain, ctx, "oracle",
+                         _material(cfg, clean_data, ctx, forget, p.spec, "oracle"))
     ctx.original, ctx.oracle = original, oracle
     seed_everything(cfg.seed + 1)
     with ctx.timer("unlearn"):

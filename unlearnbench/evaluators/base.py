@@ -87,6 +87,11 @@ class Evaluator:
     def evaluate(self, model: Scored, ctx: EvalContext) -> Dict[str, float]:
         raise NotImplementedError
 
+    def prepare_data(self, data: Any, forget: Any, ctx: RunContext) -> Any:
+        """Optional hook, called before the original is trained: may return a DataBundle whose
+        forget rows of the training split are replaced (SPD's inject mode). Default: unchanged."""
+        return data
+
 
 def build_evaluators(names: Sequence[Any], params: Optional[Dict[str, Dict[str, Any]]] = None
                      ) -> List[Evaluator]:
