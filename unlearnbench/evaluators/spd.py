@@ -78,9 +78,9 @@ class SpdUnlearningDegree(Evaluator):
         "spd_gan_s": Metric(False, "wall seconds to train the SPD generator (precompute; cached)"),
     }
 
-    def __init__(self, spd_mode: str = "evaluate", epsilon: float = 8 / 255, steps: int = 300,
+    def __init__(self, spd_mode: str = "evaluate", epsilon: float = 8 / 255, steps: int = 200,
                  lr: float = 2e-3, gen_width: int = 16, disc_width: int = 16, z_dim: int = 4,
-                 batch_size: int = 128, max_examples: int = 2000, adv_weight: float = 1.0,
+                 batch_size: int = 64, max_examples: int = 2000, adv_weight: float = 1.0,
                  shift_weight: float = 1.0, shift_target_conf: float = 0.5, proxy_epochs: int = 3,
                  proxy_width: int = 256, seed_offset: int = 0, min_target: float = 0.005):
         key = "eval.params.spd."

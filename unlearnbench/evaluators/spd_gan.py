@@ -42,12 +42,12 @@ class GanConfig:
     """The GAN's keys (``eval.params.spd``); all of them enter the generator's cache key."""
 
     epsilon: float = 8 / 255
-    steps: int = 300
+    steps: int = 200
     lr: float = 2e-3
     gen_width: int = 16
     disc_width: int = 16
     z_dim: int = 4
-    batch_size: int = 128
+    batch_size: int = 64
     max_examples: int = 2000
     adv_weight: float = 1.0
     shift_weight: float = 1.0
