@@ -28,7 +28,8 @@ def test_perturbation_is_within_epsilon_in_pixel_scale():
         for p in gen.parameters():
             p.mul_(50)
     y, z = torch.randint(0, 5, (64,)), torch.randn(64, 2)
-    x_new = perturb(gen, x, z, y, pix, EPS)
+    with torch.no_grad():
+        x_new = perturb(gen, x, z, y, pix, EPS)
     linf = linf_pixels(x, x_new, pix)
     assert linf <= EPS
     assert linf > 0.99 * EPS
@@ -103,3 +104,35 @@ def test_inject_mode_trains_the_original_on_the_perturbed_forget_set(run_pipelin
     # Same generator in both modes (one cache entry): the oracle's D_f' accuracy agrees.
     assert metric(inject, "spd_forget_acc", "retrain") == metric(plain, "spd_forget_acc", "retrain")
     assert metric(inject, "spd_unlearning_degree", "original") == 0.0
+
+
+def test_prepare_data_hooks_may_only_rewrite_forget_inputs():
+    from dataclasses import replace
+
+    import numpy as np
+
+    from unlearnbench.data.bundle import DataBundle, Split
+    from unlearnbench.data.forget.base import ForgetSet
+    from unlearnbench.evaluators.base import Evaluator
+    from unlearnbench.pipeline import _prepare_data
+
+    split = Split(torch.zeros(6, 1, 2, 2), torch.tensor([0, 1, 0, 1, 0, 1]))
+    data = DataBundle("toy", split, split.subset(torch.arange(2)), split.subset(torch.arange(2)), 2,
+                      torch.zeros(1), torch.ones(1))
+    forget = ForgetSet.from_forget(np.array([1, 3]), 6, "forget")
+
+    class Rewrite(Evaluator):
+        def __init__(self, rows):
+            self.rows = rows
+
+        def prepare_data(self, data, forget, ctx):
+            x = data.train.x.clone()
+            x[self.rows] = 0.5
+            return replace(data, train=Split(x, data.train.y))
+
+    assert _prepare_data([Evaluator()], data, forget, None) == (data, None)
+    new, sha = _prepare_data([Rewrite([1, 3])], data, forget, None)
+    assert float(new.train.x[[1, 3]].min()) == 0.5 and float(new.train.x[[0, 2, 4, 5]].abs().max()) == 0
+    assert isinstance(sha, str) and len(sha) == 16
+    with pytest.raises(RuntimeError, match="forget rows"):
+        _prepare_data([Rewrite([1, 2])], data, forget, None)  # row 2 is a retain row
