@@ -23,7 +23,7 @@ def test_perturbation_is_within_epsilon_in_pixel_scale():
     pixels = torch.rand(64, 3, 9, 7)
     pixels[:8] = pixels[:8].round()  # exact 0/1 pixels exercise the clipping
     x = pix.normalise(pixels)
-    gen = Generator(3, 5, 2, 8)
+    gen = Generator((3, 9, 7), 5, 2, 8)
     with torch.no_grad():  # large weights saturate tanh, so |δ| reaches ε
         for p in gen.parameters():
             p.mul_(50)

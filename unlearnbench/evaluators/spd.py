@@ -32,7 +32,7 @@ from unlearnbench.registry import EVALUATORS
 log = logging.getLogger(__name__)
 
 # Bump when the generator's training changes, so cached generators are not reused.
-SPD_VERSION = "1"
+SPD_VERSION = "2"
 MODES = ("evaluate", "inject")
 
 
@@ -138,7 +138,7 @@ class SpdUnlearningDegree(Evaluator):
             state, meta, hit = ctx.cache.get_or_build("spd_generator", material, ctx.device, build)
         else:
             (state, meta), hit = build(), False
-        G = load_generator(state, clean.x.shape[1], data.num_classes, self.gan, ctx.device)
+        G = load_generator(state, tuple(clean.x.shape[1:]), data.num_classes, self.gan, ctx.device)
         shifted = Split(perturb_all(G, clean, pix, self.gan, ctx), clean.y)
         stats = {k: float(meta[k]) for k in ("train_s", "disc_acc", "proxy_acc_clean", "proxy_acc_perturbed")}
         log.info("SPD generator: %s (trained in %.1fs), disc acc %.3f, proxy acc clean %.3f -> perturbed %.3f",

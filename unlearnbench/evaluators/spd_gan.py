@@ -77,21 +77,29 @@ class PixelMap:
 
 
 class Generator(nn.Module):
-    """G(x, z, y): three 3x3 convolutions over the image, the noise and the one-hot label."""
+    """G(x, z, y): three 3x3 convolutions over the image, the noise and the one-hot label,
+    plus a learned per-class map over pixel positions.
 
-    def __init__(self, channels: int, num_classes: int, z_dim: int, width: int):
+    Convolutions are translation-equivariant, so alone they cannot place a pattern at fixed
+    positions; the per-class map can (a class-conditional "universal" shift), which is the
+    direction a classifier of flattened pixels is most sensitive to.
+    """
+
+    def __init__(self, input_shape: Tuple[int, ...], num_classes: int, z_dim: int, width: int):
         super().__init__()
+        channels = input_shape[0]
         self.num_classes = num_classes
         self.net = nn.Sequential(
             nn.Conv2d(channels + z_dim + num_classes, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, channels, 3, padding=1))
+        self.class_map = nn.Parameter(torch.zeros(num_classes, *input_shape))
 
     def forward(self, x: Tensor, z: Tensor, y: Tensor) -> Tensor:
         n, _, h, w = x.shape
         label = F.one_hot(y, self.num_classes).to(x.dtype)
         cond = torch.cat([z.to(x.dtype), label], 1)[:, :, None, None].expand(n, -1, h, w)
-        return self.net(torch.cat([x, cond], 1))
+        return self.net(torch.cat([x, cond], 1)) + self.class_map[y]
 
 
 class Discriminator(nn.Module):
@@ -164,12 +172,12 @@ def train_gan(forget: Split, retain: Split, pix: PixelMap, cfg: GanConfig, ctx: 
     f_train, f_held = _split_half(f_all, 0.2)
     r_train, r_held = _split_half(r_all, 0.2)
     proxy_pool = _take(retain, max(cfg.max_examples, 4 * cfg.batch_size) * 5, gen_rng)
-    channels = forget.x.shape[1]
+    shape = tuple(forget.x.shape[1:])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(ctx.seed) * 1_000_003 + base)
         proxy = train_proxy(proxy_pool, cfg, ctx, num_classes, stream=base + 1)
-        G = Generator(channels, num_classes, cfg.z_dim, cfg.gen_width).to(ctx.device)
-        D = Discriminator(channels, cfg.disc_width).to(ctx.device)
+        G = Generator(shape, num_classes, cfg.z_dim, cfg.gen_width).to(ctx.device)
+        D = Discriminator(shape[0], cfg.disc_width).to(ctx.device)
     real = Split(torch.cat([f_train.x, r_train.x]), torch.cat([f_train.y, r_train.y]))
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
@@ -213,9 +221,9 @@ def train_gan(forget: Split, retain: Split, pix: PixelMap, cfg: GanConfig, ctx: 
     return G.state_dict(), stats
 
 
-def load_generator(state: Dict[str, Tensor], channels: int, num_classes: int, cfg: GanConfig,
-                   device: torch.device) -> Generator:
-    G = Generator(channels, num_classes, cfg.z_dim, cfg.gen_width).to(device)
+def load_generator(state: Dict[str, Tensor], input_shape: Tuple[int, ...], num_classes: int,
+                   cfg: GanConfig, device: torch.device) -> Generator:
+    G = Generator(input_shape, num_classes, cfg.z_dim, cfg.gen_width).to(device)
     G.load_state_dict(state)
     return G.eval()
 
