@@ -162,6 +162,9 @@ def run(cfg: DictConfig) -> Optional[Path]:
         if forget.train_y is not None:
             data = data.with_train_labels(forget.train_y)
     ctx.num_classes = data.num_classes
+    # Methods that need a fresh initialisation of the architecture (DEL's reset) call this.
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    ctx.extras["model_factory"] = lambda: build_model(model_cfg, data.input_shape, data.num_classes)
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / "forget_indices.npy", forget.forget_idx.numpy())
     dev_idx = (forget.forget_idx.to(p.device), forget.retain_idx.to(p.device))
@@ -206,6 +209,7 @@ def _frame(cfg, p: Plan, ctx: RunContext, forget: ForgetSet, by_role, unlearn_s:
         "oracle_train_s": round(ctx.extras["oracle_train_s"], 4),
         "unlearn_s": round(unlearn_s, 4),
         "eval_s": round(ctx.timings.get("eval_s", 0.0), 4),
+        "precompute_s": round(ctx.timings.get("precompute_s", 0.0), 4),  # masks etc., inside unlearn_s
         "method_version": p.method.version,
         "original_cache_key": ctx.extras["original_cache_key"],
         "oracle_cache_key": ctx.extras["oracle_cache_key"],
