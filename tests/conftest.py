@@ -42,41 +42,21 @@ def metric(frame: pd.DataFrame, name: str, role: str = "unlearned") -> float:
     return float(rows.value.iloc[0])
 
 
+
 @pytest.fixture
 def tiny_cifar10_root(tmp_path: Path) -> Path:
-    """A tiny CIFAR-10 in torchvision's cifar-10-batches-py layout (10 images per batch).
+    """A tiny CIFAR-10 (100 train / 40 test) in torchvision's cifar-10-batches-py layout.
 
-    Keys are str, as torchvision reads the Python 2 originals with ``encoding="latin1"``
-    (bytes keys would not be found). Load with dataset.download=false dataset.verify_md5=false.
+    Load it with ``data_root=<this> dataset.download=false dataset.verify_md5=false``.
     """
-    import pickle
+    from datafiles import write_cifar10
 
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    root = tmp_path / "tiny_cifar10"
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    for name, n in [*((f"data_batch_{i}", 20) for i in range(1, 6)), ("test_batch", 40)]:
-        labels = [int(c) for c in np.arange(n) % 10]
-        with open(folder / name, "wb") as f:
-            pickle.dump({"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": labels,
-                         "batch_label": name}, f, protocol=2)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": [f"class{i}" for i in range(10)]}, f, protocol=2)
-    return root
+    return write_cifar10(tmp_path / "tiny_cifar10")
 
 
 @pytest.fixture
 def tiny_svhn_root(tmp_path: Path) -> Path:
-    """Tiny train_32x32.mat / test_32x32.mat: X uint8 [32, 32, 3, N], y [N, 1] in 1..10."""
-    import numpy as np
-    from scipy.io import savemat
+    """Tiny SVHN train_32x32.mat / test_32x32.mat (100 / 40; X uint8 [32,32,3,N], y 1..10)."""
+    from datafiles import write_svhn
 
-    rng = np.random.default_rng(0)
-    root = tmp_path / "tiny_svhn"
-    root.mkdir()
-    for name, n in (("train", 100), ("test", 40)):
-        y = (np.arange(n) % 10 + 1).reshape(-1, 1).astype(np.uint8)
-        savemat(root / f"{name}_32x32.mat", {"X": rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8), "y": y})
-    return root
+    return write_svhn(tmp_path / "tiny_svhn")

@@ -5,17 +5,14 @@ import copy
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine import Recipe, RunContext
 from unlearnbench.errors import ConfigError
 from unlearnbench.methods import UnlearnData, build_method
-from unlearnbench.methods.base import constructor_keys
 from unlearnbench.methods.localize import (Localization, budget_count, channel_scores, del_mask,
                                            fresh_init, random_mask, saliency_mask, top_fraction)
 from unlearnbench.models import build_model, classifier_of
-from unlearnbench.registry import METHODS
 
 CPU = torch.device("cpu")
 
@@ -239,15 +236,6 @@ def test_bad_keys_raise_config_error_naming_the_key(cfg, key):
     with pytest.raises(ConfigError) as err:
         build_method(cfg)
     assert err.value.key == key
-
-
-@pytest.mark.parametrize("name", ["del", "salun", "l1_sparse", "finetune", "gradient_ascent",
-                                  "negrad_plus", "random_label"])
-def test_yaml_keys_equal_constructor_keys(name):
-    from unlearnbench.config import config_dir
-
-    keys = set(OmegaConf.load(f"{config_dir()}/method/{name}.yaml")) - {"name"}
-    assert keys == constructor_keys(METHODS.get(name))
 
 
 def test_del_runs_in_the_pipeline_and_records_precompute(run_pipeline):
