@@ -5,6 +5,7 @@ parameters that matter most for D_f (|θ⊙G| at channel granularity) are reset 
 initialisation and only they, plus the classifier, are finetuned on the retain set.
 """
 
+import logging
 from dataclasses import replace
 
 from unlearnbench.engine import make_optimizer, make_scheduler, train_loop
@@ -14,6 +15,8 @@ from unlearnbench.methods.localize import (CHANNEL_TOPK, CRITERIA, check_choice,
                                            del_mask, fresh_init, reset_masked)
 from unlearnbench.models import classifier_of
 from unlearnbench.registry import METHODS
+
+log = logging.getLogger("unlearnbench")
 
 _INIT_STREAM = 21  # seeds θ_init apart from the original's initialisation
 _DATA_STREAM = 22
@@ -48,6 +51,11 @@ class DEL(Method):
             mask = del_mask(model, data.forget, data.retain, ctx, self.budget, self.criterion,
                             self.channel_topk)
         ctx.extras["del_mask_fraction"] = mask.fraction
+        on = sum(int(m.sum()) for m in mask.allowed.values())
+        total = sum(m.numel() for m in mask.allowed.values())
+        log.info("DEL mask: %d of %d parameter elements (%.6f; budget %s), %.2fs",
+                 on, total, on / total, self.budget,
+                 ctx.timings["precompute_s"])
         reset_masked(model, fresh_init(model, ctx, _INIT_STREAM), mask)
         if self.classifier_trainable:
             mask = mask.with_trainable(model, classifier_of(model))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
@@ -35,6 +36,8 @@ from unlearnbench.data.bundle import Split
 from unlearnbench.engine import RunContext, batches
 from unlearnbench.errors import ConfigError
 from unlearnbench.models import classifier_of
+
+log = logging.getLogger("unlearnbench")
 
 CRITERIA = ("weighted_grad", "grad", "weight", "weighted_grad_all")
 CHANNEL_TOPK = ("out_fraction", "row_fraction", "mean")
@@ -307,5 +310,7 @@ class Localization:
             yield ()
             return
         ctx.extras["localize_fraction"] = mask.fraction
+        log.info("localize=%s: %.6f of parameter elements may change (classifier included)",
+                 self.kind, mask.fraction)
         with mask.restrict(model) as hooks:
             yield hooks
