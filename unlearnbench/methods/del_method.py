@@ -35,7 +35,7 @@ class DEL(Method):
     version = "1"
 
     def __init__(self, criterion: str = "weighted_grad", channel_topk: str = "out_fraction",
-                 budget: float = 0.3, lr: float = 0.015, epochs: int = 2, batch_size: int = 128,
+                 budget: float = 0.3, lr: float = 0.03, epochs: int = 2, batch_size: int = 128,
                  classifier_trainable: bool = True):
         self.criterion = check_choice(criterion, CRITERIA, "method.criterion")
         self.channel_topk = check_choice(channel_topk, CHANNEL_TOPK, "method.channel_topk")
