@@ -106,13 +106,14 @@ class ParamMask:
             m = self.allowed[name].to(p.device)
             if bool(m.all()):
                 continue  # fully trainable: nothing to guard
-            handles.append(p.register_hook(lambda g, m=m: g.masked_fill(~m, 0)))
+            off = ~m
+            handles.append(p.register_hook(lambda g, off=off: g.masked_fill(off, 0)))
             frozen.append((p, m, p.detach().clone()))
 
         @torch.no_grad()
         def restore() -> None:
             for p, m, saved in frozen:
-                p.copy_(torch.where(m, p, saved))
+                torch.where(m, p, saved, out=p)  # in place: no allocation per step
 
         try:
             yield (restore,) if frozen else ()
@@ -310,7 +311,7 @@ class Localization:
             yield ()
             return
         ctx.extras["localize_fraction"] = mask.fraction
-        log.info("localize=%s: %.6f of parameter elements may change (classifier included)",
-                 self.kind, mask.fraction)
+        log.info("update mask (localize=%s%s): %.6f of parameter elements may change",
+                 self.kind, ", with the method's own mask" if base is not None else "", mask.fraction)
         with mask.restrict(model) as hooks:
             yield hooks
