@@ -82,7 +82,7 @@ class Lightweight(Method):
         self.perturb(model, ctx.generator(41))
         r, gen = ctx.recipe, ctx.generator(42)
         bs = self.batch_size or r.batch_size
-        state = {"steps": 0, "stop": False, "last": None}
+        state = {"steps": 0, "stop": False, "checks": []}
 
         def make_batches(_):
             for batch in batches(data.retain, bs, gen, max_batches=r.max_batches, augment=r.augment):
@@ -93,14 +93,15 @@ class Lightweight(Method):
         def check() -> None:
             state["steps"] += 1
             if state["steps"] % self.check_every == 0:
-                state["last"] = self.looks_unseen(model, data, ctx).tolist()
-                state["stop"] = bool(state["last"][0])
+                stop, fa, va, mia = self.looks_unseen(model, data, ctx).tolist()
+                state["checks"].append({"step": state["steps"], "forget_acc": fa, "val_acc": va,
+                                        "mia_acc": mia, "stop": bool(stop)})
+                state["stop"] = bool(stop)
 
         per_epoch = steps_for(data.retain, ctx, self.batch_size)
         run_epochs(model, make_batches, ce, ctx, "lightweight", self.max_epochs, r.lr * self.lr_scale,
                    per_epoch, optimizer="sgd", schedule="constant", after_step=(check,))
+        # The check history makes the stopping decision auditable (and testable).
         ctx.extras.update(method_steps=state["steps"], method_epochs=state["steps"] / per_epoch,
-                          method_stopped_early=state["stop"])
-        if state["last"] is not None:
-            ctx.extras.update(method_stop_forget_acc=state["last"][1], method_stop_val_acc=state["last"][2])
+                          method_stopped_early=state["stop"], method_checks=state["checks"])
         return model
