@@ -53,7 +53,7 @@ def accuracy(model, split, ctx):
 def unlearn(memorised, **keys):
     model, data = memorised
     ctx = make_ctx(batch_size=50, lr=0.05)
-    out = build_method({"name": "lightweight", **keys}).unlearn(copy.deepcopy(model), data, ctx)
+    out = build_method({"name": "lightweight", "batch_size": 50, **keys}).unlearn(copy.deepcopy(model), data, ctx)
     return out, data, ctx
 
 
@@ -124,10 +124,10 @@ def test_bad_keys_raise_config_error_naming_the_key(key, value):
 
 
 def test_smoke_run_reports_its_epochs_through_method_stats(run_pipeline):
-    # smoke: 486 retain examples, batch 128, max_batches 3 -> 3 steps per epoch; no check fires
+    # smoke: 486 retain examples, default batch 256 -> 2 steps per epoch; no check fires
     frame = run_pipeline(["method=lightweight", "method.max_epochs=2",
                           "eval.evaluators=[accuracy,method_stats]"])
     assert "reconstructed" in frame.method_version.iloc[0]
-    assert metric(frame, "unlearn_steps") == 6.0
+    assert metric(frame, "unlearn_steps") == 4.0
     assert metric(frame, "unlearn_epochs") == 2.0
     assert frame[(frame.metric == "unlearn_epochs") & (frame.role != "unlearned")].empty

@@ -44,8 +44,8 @@ class Lightweight(Method):
     version = "1-reconstructed"
 
     def __init__(self, sigma: float = 0.01, lr_scale: float = 1.0, check_every: int = 50,
-                 delta: float = 0.01, mia_stop: bool = False, max_epochs: int = 5,
-                 batch_size: Optional[int] = None):
+                 delta: float = 0.01, mia_stop: bool = False, max_epochs: int = 2,
+                 batch_size: Optional[int] = 256):
         if sigma is None or sigma < 0:
             raise ConfigError("method.sigma", f"must be >= 0, got {sigma}")
         check_positive(lr_scale, "method.lr_scale")

@@ -177,12 +177,13 @@ class SubsetPerturbation(Method):
 
     def __init__(self, fraction: float = 0.01, scope: str = "global", sigma: float = 0.1,
                  relative: bool = False, include_norm: bool = False, repair_epochs: int = 1,
-                 repair_only_selected: bool = False, repair_lr: float = 0.01,
+                 repair_only_selected: bool = False, repair_lr: Optional[float] = None,
                  repair_batch_size: Optional[int] = None):
         check_selection_keys(fraction, scope, sigma)
         if repair_epochs is None or repair_epochs < 0:
             raise ConfigError("method.repair_epochs", f"must be >= 0, got {repair_epochs}")
-        check_positive(repair_lr, "method.repair_lr")
+        if repair_lr is not None:
+            check_positive(repair_lr, "method.repair_lr")
         if repair_batch_size is not None:
             check_positive(repair_batch_size, "method.repair_batch_size")
         self.fraction, self.scope, self.sigma, self.relative = fraction, scope, sigma, relative
@@ -213,7 +214,7 @@ class SubsetPerturbation(Method):
             hooks = (restore,)
         try:
             run_epochs(model, split_batches(data.retain, ctx, self.repair_batch_size, stream=32), ce,
-                       ctx, f"{self.registry_name} repair", self.repair_epochs, self.repair_lr,
+                       ctx, f"{self.registry_name} repair", self.repair_epochs, self.repair_lr or ctx.recipe.lr,
                        steps_for(data.retain, ctx, self.repair_batch_size), params=params,
                        after_step=hooks)
         finally:

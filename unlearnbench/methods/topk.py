@@ -20,7 +20,7 @@ class TopK(SubsetPerturbation):
     def __init__(self, importance: str = "logit_norm", importance_batch_size: int = 128,
                  fraction: float = 0.01, scope: str = "global", sigma: float = 0.1,
                  relative: bool = False, include_norm: bool = False, repair_epochs: int = 1,
-                 repair_only_selected: bool = False, repair_lr: float = 0.01,
+                 repair_only_selected: bool = False, repair_lr: Optional[float] = None,
                  repair_batch_size: Optional[int] = None):
         if importance not in IMPORTANCES:
             raise ConfigError("method.importance", f"'{importance}' is not one of {'|'.join(IMPORTANCES)}")
