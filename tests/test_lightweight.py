@@ -53,7 +53,8 @@ def accuracy(model, split, ctx):
 def unlearn(memorised, **keys):
     model, data = memorised
     ctx = make_ctx(batch_size=50, lr=0.05)
-    out = build_method({"name": "lightweight", "batch_size": 50, **keys}).unlearn(copy.deepcopy(model), data, ctx)
+    method = build_method({"name": "lightweight", "batch_size": 50, **keys})
+    out = method.unlearn(copy.deepcopy(model), data, ctx)
     return out, data, ctx
 
 

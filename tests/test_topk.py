@@ -167,8 +167,8 @@ def test_repair_only_selected_keeps_others_bit_identical_through_momentum_and_de
     keys = dict(fraction=0.05, repair_epochs=2, repair_lr=0.1)
     perturbed, ctx = make_model(hidden=[32]), make_ctx(weight_decay=0.01, momentum=0.9)
     masks = method("randomk", **keys, repair_only_selected=True).perturb(perturbed, data, ctx)
-    repaired = method("randomk", **keys, repair_only_selected=True).unlearn(make_model(hidden=[32]), data,
-                                                                             make_ctx(weight_decay=0.01, momentum=0.9))
+    repaired = method("randomk", **keys, repair_only_selected=True).unlearn(
+        make_model(hidden=[32]), data, make_ctx(weight_decay=0.01, momentum=0.9))
     free = method("randomk", **keys).unlearn(make_model(hidden=[32]), data, make_ctx())
     pp, fp = dict(perturbed.named_parameters()), dict(free.named_parameters())
     for n, p in repaired.named_parameters():

@@ -18,7 +18,8 @@ _SOURCES = {
 @EVALUATORS.register("method_stats")
 class MethodStats(Evaluator):
     metrics = {
-        "unlearn_epochs": Metric(False, "passes over D_r the method ran (fractional; early-stopping methods)"),
+        "unlearn_epochs": Metric(False, "passes over D_r the method ran "
+                                        "(fractional; early-stopping methods)"),
         "unlearn_steps": Metric(False, "optimizer steps the method ran (early-stopping methods)"),
         "precompute_s": Metric(False, "wall seconds of the method's importance/selection precomputation "
                                       "(included in rte_s)"),

@@ -47,7 +47,8 @@ def candidates(model: nn.Module, include_norm: bool) -> Dict[str, nn.Parameter]:
     if not include_norm:
         for mod_name, module in model.named_modules():
             if isinstance(module, _NORM_TYPES):
-                skip.update(f"{mod_name}.{p}" if mod_name else p for p, _ in module.named_parameters(recurse=False))
+                skip.update(f"{mod_name}.{p}" if mod_name else p
+                            for p, _ in module.named_parameters(recurse=False))
     return {name: p for name, p in model.named_parameters() if name not in skip}
 
 
@@ -139,7 +140,8 @@ def perturb_selected(model: nn.Module, masks: Masks, sigma: float, relative: boo
         p.copy_(torch.where(mask, p + noise, p))
 
 
-def restrict_to(model: nn.Module, masks: Masks) -> Tuple[List[Tensor], Callable[[], None], Callable[[], None]]:
+def restrict_to(model: nn.Module, masks: Masks
+                ) -> Tuple[List[Tensor], Callable[[], None], Callable[[], None]]:
     """Lets an optimizer move only the masked entries, bit-exactly.
 
     Returns (parameters to optimise, an after-step hook, a cleanup). Gradients are masked by
@@ -212,9 +214,10 @@ class SubsetPerturbation(Method):
         if self.repair_only_selected:
             params, restore, cleanup = restrict_to(model, masks)
             hooks = (restore,)
+        lr = self.repair_lr or ctx.recipe.lr
         try:
             run_epochs(model, split_batches(data.retain, ctx, self.repair_batch_size, stream=32), ce,
-                       ctx, f"{self.registry_name} repair", self.repair_epochs, self.repair_lr or ctx.recipe.lr,
+                       ctx, f"{self.registry_name} repair", self.repair_epochs, lr,
                        steps_for(data.retain, ctx, self.repair_batch_size), params=params,
                        after_step=hooks)
         finally:
