@@ -407,7 +407,29 @@ def render_latex(t: Table, digits: int, ci: bool) -> str:
     return "\n".join(lines)
 
 
-def render(t: Table, fmt: str, digits: int = 3, ci: bool = True) -> str:
+def render_frame(wide: pd.DataFrame, fmt: str) -> str:
+    """A plain wide frame (from ``table``) as text; no best marks."""
+    if fmt == "markdown":
+        header = "| " + " | ".join(map(str, wide.columns)) + " |"
+        rule = "|" + "|".join("---" for _ in wide.columns) + "|"
+        body = ["| " + " | ".join(map(str, row)) + " |" for row in wide.itertuples(index=False)]
+        return "\n".join([header, rule, *body])
+    if fmt == "latex":
+        lines = [r"\begin{tabular}{" + "l" * len(wide.columns) + "}", r"\toprule",
+                 " & ".join(latex_escape(c) for c in wide.columns) + r" \\", r"\midrule"]
+        lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in wide.itertuples(index=False)]
+        return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"])
+    if fmt == "html":
+        return wide.to_html(index=False)
+    if fmt == "csv":
+        return wide.to_csv(index=False)
+    _fail(f"unknown --format {fmt}")
+
+
+def render(t, fmt: str, digits: int = 3, ci: bool = True) -> str:
+    """A ``Table`` (with best marks) or a plain wide frame as markdown, latex, html or csv."""
+    if isinstance(t, pd.DataFrame):
+        return render_frame(t, fmt)
     if fmt == "markdown":
         return render_markdown(t, digits, ci)
     if fmt == "latex":
@@ -496,7 +518,9 @@ def table(frame: pd.DataFrame, metrics: Optional[Sequence[str]] = None, digits: 
     """The basic wide table (rows = identity columns that vary, cells mean ± std) as a frame."""
     t = Table(frame, _default_rows(frame), (), metrics)
     header, _, body = t.grid(digits, ci=False)
-    return pd.DataFrame([[v for v, _ in row] for row in body], columns=header)
+    wide = pd.DataFrame([[v for v, _ in row] for row in body], columns=header)
+    wide["n"] = [int(n) if n.isdigit() else n for n in wide["n"]]
+    return wide
 
 
 def _split(text: Optional[str]) -> List[str]:
