@@ -464,7 +464,7 @@ def plot(frame: pd.DataFrame, t: Table, path: Path, x: str, y: str) -> None:
             except KeyError:
                 continue
             is_ref = bool(t.reference) and rk[0] == t.reference
-            label = " / ".join([*rk, *cg])
+            label = " / ".join([*rk, *cg]) + (" (reference)" if is_ref else "")
             ax.errorbar(px["mean"], py["mean"], xerr=_nz(px["std"]), yerr=_nz(py["std"]),
                         fmt="*" if is_ref else "o", ms=14 if is_ref else 7, capsize=3,
                         color="black" if is_ref else colors(i % 10), label=label,
