@@ -78,10 +78,13 @@ def test_lr_scaling():
         Recipe.from_cfg({"base_batch_size": 0})
 
 
-def test_threads():
+def test_threads(monkeypatch):
     before = torch.get_num_threads()
     try:
         assert configure_threads(1) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user's setting is kept
+        assert configure_threads(None) == 1 == torch.get_num_threads()
+        monkeypatch.delenv("OMP_NUM_THREADS")
         assert configure_threads(None) == available_cores() == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
@@ -137,6 +140,7 @@ def test_predict_is_batched_and_exact():
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_step_loop_never_syncs_and_inputs_are_channels_last():
     dev = torch.device("cuda")
     recipe = Recipe(epochs=2, batch_size=32, augment="crop_flip")

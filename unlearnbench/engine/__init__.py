@@ -13,3 +13,7 @@ from unlearnbench.engine.loop import (
 
 __all__ = ["RunContext", "configure_threads", "Recipe", "batches", "fit", "make_optimizer", "make_scheduler",
            "predict", "train_loop"]
+
+from unlearnbench.engine.bank import random_halves, train_bank  # noqa: E402 (needs loop first)
+
+__all__ += ["random_halves", "train_bank"]

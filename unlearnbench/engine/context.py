@@ -77,11 +77,15 @@ def available_cores() -> int:
 
 
 def configure_threads(threads: Optional[int] = None) -> int:
-    """Sets torch's intra-op threads to ``threads`` or to the cores this process may use.
+    """Sets torch's intra-op threads; returns the count in use.
 
-    torch's default counts the machine's physical cores, which oversubscribes a job pinned
-    to fewer; parallel sweeps (several jobs per machine) should pass ``threads``.
+    ``threads`` wins; else ``OMP_NUM_THREADS`` if set (torch has applied it); else the
+    cores this process may use. torch's own default counts the machine's cores, which
+    oversubscribes a job pinned to fewer; parallel sweeps (several jobs per machine)
+    should pass ``threads``.
     """
+    if threads is None and os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
     n = available_cores() if threads is None else int(threads)
     if n <= 0:
         from unlearnbench.errors import ConfigError
