@@ -257,6 +257,7 @@ def section_bank(b: Bench) -> None:
 def section_eval(b: Bench) -> None:
     from dataclasses import replace
 
+    import torch
     import torch.nn.functional as F
 
     from unlearnbench.engine import fit, predict
@@ -266,13 +267,17 @@ def section_eval(b: Bench) -> None:
     predict(model, b.data.train.x[:256], b.ctx)  # warm-up
     epoch_s, model = b.timed(lambda: fit(model, b.data.train, recipe, b.ctx, desc="epoch"))
 
+    x = torch.cat([b.data.train.x, b.data.val.x])  # the whole official training set
+    y = torch.cat([b.data.train.y, b.data.val.y])
+
     def features():
-        logits = predict(model, b.data.train.x, b.ctx)
-        return logits, F.cross_entropy(logits, b.data.train.y, reduction="none")
+        logits = predict(model, x, b.ctx)
+        return logits, F.cross_entropy(logits, y, reduction="none")
 
     feat_s, _ = b.timed(features)
-    n = len(b.data.train)
-    table(f"MIA features (logits + per-example losses) for {n} training examples vs one epoch",
+    n = len(y)
+    table(f"MIA features (logits + per-example losses) for {n} examples (train + val) vs one "
+          f"epoch on {len(b.data.train)}",
           ["work", "seconds", "share of an epoch"],
           [["one training epoch (batch %d)" % recipe.batch_size, epoch_s, 1.0],
            [f"logits + losses, eval batch {b.recipe.eval_batch_size}", feat_s, feat_s / epoch_s]])
