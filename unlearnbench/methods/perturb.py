@@ -214,7 +214,7 @@ class SubsetPerturbation(Method):
         if self.repair_only_selected:
             params, restore, cleanup = restrict_to(model, masks)
             hooks = (restore,)
-        lr = self.repair_lr or ctx.recipe.lr
+        lr = self.repair_lr or ctx.recipe.scaled_lr  # the peak lr the recipe trained at
         try:
             run_epochs(model, split_batches(data.retain, ctx, self.repair_batch_size, stream=32), ce,
                        ctx, f"{self.registry_name} repair", self.repair_epochs, lr,
