@@ -99,8 +99,9 @@ class Lightweight(Method):
                 state["stop"] = bool(stop)
 
         per_epoch = steps_for(data.retain, ctx, self.batch_size)
-        run_epochs(model, make_batches, ce, ctx, "lightweight", self.max_epochs, r.scaled_lr * self.lr_scale,
-                   per_epoch, optimizer="sgd", schedule="constant", after_step=(check,))
+        run_epochs(model, make_batches, ce, ctx, "lightweight", self.max_epochs,
+                   r.scaled_lr * self.lr_scale, per_epoch, optimizer="sgd", schedule="constant",
+                   after_step=(check,))
         # The check history makes the stopping decision auditable (and testable).
         ctx.extras.update(method_steps=state["steps"], method_epochs=state["steps"] / per_epoch,
                           method_stopped_early=state["stop"], method_checks=state["checks"])
