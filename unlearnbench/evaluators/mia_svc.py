@@ -48,7 +48,8 @@ class MiaSvc(Evaluator):
 
     Args:
         max_examples: cap on each shadow group (members and non-members). None = SalUn's
-            sizes (|D_t| of each); the SVC fit grows roughly quadratically, ≈15–25 s for
+            sizes (|D_t| of each, or |D_r| of each if D_r is smaller: the groups are kept
+            balanced); the SVC fit grows roughly quadratically, ≈15–25 s for
             20k points on a 2-core CPU, so sweeps may cap it (e.g. 5000 ≈ 8 s). D_f itself is
             always scored whole. Groups are drawn by seeded sampling, identically for every
             role of a run.
@@ -73,10 +74,12 @@ class MiaSvc(Evaluator):
         n_test, n_retain = len(model.splits["test"]), len(model.splits["retain"])
         if len(model.splits["forget"]) == 0 or n_test == 0 or n_retain == 0:
             return {"mia_svc_efficacy": float("nan")}
-        cap = self.max_examples or n_test
+        # SalUn's groups are |D_t| and |D_t|: keep them balanced when D_r is smaller or capped,
+        # else the SVC learns the majority label and predicts it for all of D_f.
+        k = min(n_test, n_retain, self.max_examples or n_test)
         gen = ctx.run.generator(_STREAM)
-        members = _sample(n_retain, min(n_test, cap), gen)
-        nonmembers = _sample(n_test, cap, gen)
+        members = _sample(n_retain, k, gen)
+        nonmembers = _sample(n_test, k, gen)
         conf = {s: model.true_confidence(s).cpu() for s in ("forget", "retain", "test")}
         return {"mia_svc_efficacy": svc_efficacy(conf["retain"][members].numpy(),
                                                  conf["test"][nonmembers].numpy(),
