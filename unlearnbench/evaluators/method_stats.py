@@ -1,7 +1,8 @@
 """What a method reports about its own run (``ctx.extras`` / ``ctx.timings``), as metrics.
 
-Methods with a data-dependent amount of work (early stopping, a precomputed selection)
-record it in the run context; this surfaces it in metrics.csv for the unlearned role only.
+Methods with a data-dependent amount of work (early stopping) record it in the run
+context; this surfaces it in metrics.csv for the unlearned role only. Precomputation
+seconds are the ``efficiency`` evaluator's ``precompute_s``.
 """
 
 from unlearnbench.evaluators.base import Evaluator, Metric
@@ -11,7 +12,6 @@ from unlearnbench.registry import EVALUATORS
 _SOURCES = {
     "unlearn_epochs": ("extras", "method_epochs"),
     "unlearn_steps": ("extras", "method_steps"),
-    "precompute_s": ("timings", "precompute_s"),
 }
 
 
@@ -21,8 +21,6 @@ class MethodStats(Evaluator):
         "unlearn_epochs": Metric(False, "passes over D_r the method ran "
                                         "(fractional; early-stopping methods)"),
         "unlearn_steps": Metric(False, "optimizer steps the method ran (early-stopping methods)"),
-        "precompute_s": Metric(False, "wall seconds of the method's importance/selection precomputation "
-                                      "(included in rte_s)"),
     }
 
     def evaluate(self, model, ctx):
