@@ -12,7 +12,7 @@ from unlearnbench.evaluators.spd import unlearning_degree
 from unlearnbench.evaluators.spd_gan import Generator, PixelMap, linf_pixels, perturb
 
 EPS = 8 / 255
-SMOKE = ["eval=spd", "eval.params.spd.steps=3", "eval.params.spd.max_examples=200",
+SMOKE = ["eval=spd", "eval.params.spd.max_examples=200",
          "eval.params.spd.min_target=0"]
 
 

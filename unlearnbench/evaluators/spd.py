@@ -25,8 +25,8 @@ from unlearnbench.data.bundle import DataBundle, Split
 from unlearnbench.engine import RunContext, predict
 from unlearnbench.errors import ConfigError
 from unlearnbench.evaluators.base import EvalContext, Evaluator, Metric, Scored
-from unlearnbench.evaluators.spd_gan import (GanConfig, PixelMap, linf_pixels, load_generator,
-                                             perturb_all, train_gan)
+from unlearnbench.evaluators.spd_gan import (GanConfig, PixelMap, gan_steps, linf_pixels,
+                                             load_generator, perturb_all, train_gan)
 from unlearnbench.registry import EVALUATORS
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,8 @@ class SpdUnlearningDegree(Evaluator):
         material = {"spd_version": SPD_VERSION, "data_fingerprint": data.fingerprint(),
                     "forget_sha": hashlib.sha256(forget_idx.cpu().numpy().tobytes()).hexdigest()[:16],
                     "seed": int(ctx.seed), "gan": self.gan.material(), "pixel_range": [lo, hi]}
+        if gan_steps(self.gan, ctx) != self.gan.steps:  # capped by train.max_batches
+            material["steps_run"] = gan_steps(self.gan, ctx)
 
         def build():
             state, stats = train_gan(clean, retain, pix, self.gan, ctx, data.num_classes)

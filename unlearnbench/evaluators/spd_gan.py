@@ -148,12 +148,18 @@ def train_proxy(retain: Split, cfg: GanConfig, ctx: RunContext, num_classes: int
     model = proxy_model(tuple(retain.x.shape[1:]), num_classes, cfg.proxy_width).to(ctx.device)
     recipe = replace(ctx.recipe, epochs=cfg.proxy_epochs, batch_size=cfg.batch_size, optimizer="adam",
                      lr=1e-3, weight_decay=0.0, schedule="constant", warmup_epochs=0.0,
-                     label_smoothing=0.0, augment="none")
+                     label_smoothing=0.0, augment="none", lr_scaling="none")
     fit(model, retain, recipe, ctx, desc="spd proxy", stream=stream)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
     return model
+
+
+def gan_steps(cfg: GanConfig, ctx: RunContext) -> int:
+    """``steps``, capped by the recipe's ``max_batches`` (debug=smoke caps every loop)."""
+    cap = ctx.recipe.max_batches
+    return cfg.steps if cap is None else min(cfg.steps, int(cap))
 
 
 def train_gan(forget: Split, retain: Split, pix: PixelMap, cfg: GanConfig, ctx: RunContext,
@@ -186,7 +192,7 @@ def train_gan(forget: Split, retain: Split, pix: PixelMap, cfg: GanConfig, ctx: 
     ones = torch.ones(bs, device=ctx.device)
     zeros = torch.zeros(bs, device=ctx.device)
     dev = ctx.device
-    for _ in ctx.progress(range(cfg.steps), desc="spd gan"):
+    for _ in ctx.progress(range(gan_steps(cfg, ctx)), desc="spd gan"):
         fi = torch.randint(len(f_train), (bs,), generator=gen_rng).to(dev)
         ri = torch.randint(len(real), (bs,), generator=gen_rng).to(dev)
         z = torch.randn(bs, cfg.z_dim, generator=gen_rng).to(dev)
