@@ -167,7 +167,8 @@ def test_full_preset_lists_every_registered_evaluator(run_cfg):
 
 @pytest.mark.parametrize("preset", EVAL_PRESETS)
 def test_every_eval_preset_runs(run_pipeline, run_cfg, preset):
-    frame = run_pipeline([f"eval={preset}"])
+    # lightweight records its epochs/steps, so method_stats' metrics appear too
+    frame = run_pipeline([f"eval={preset}", "method=lightweight"])
     declared = set()
     for name in run_cfg([f"eval={preset}"]).eval.evaluators:
         declared |= set(EVALUATORS.get(name).metrics)
