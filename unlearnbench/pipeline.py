@@ -81,6 +81,18 @@ def _data_material(cfg: DictConfig, data: DataBundle) -> Dict[str, Any]:
     return {"dataset": dataset, "fingerprint": data.fingerprint()}
 
 
+def warm_up(cfg: DictConfig, data: DataBundle, ctx: RunContext) -> None:
+    """One untimed step on a throwaway model: first-call costs (kernel selection, allocator,
+    autograd threads) would otherwise land in whichever stage happens to run first."""
+    model = build_model(OmegaConf.to_container(cfg.model, resolve=True), data.input_shape,
+                        data.num_classes).to(ctx.device)
+    x, y = data.train.x[: ctx.recipe.batch_size], data.train.y[: ctx.recipe.batch_size]
+    with ctx.autocast():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    ctx.sync()
+
+
 def train_model(cfg: DictConfig, data: DataBundle, train_split, ctx: RunContext, stage: str,
                 material: Dict[str, Any]) -> torch.nn.Module:
     """Trains (or loads from the cache) a model from scratch on ``train_split``."""
@@ -162,6 +174,7 @@ def run(cfg: DictConfig) -> Optional[Path]:
         if forget.train_y is not None:
             data = data.with_train_labels(forget.train_y)
     ctx.num_classes = data.num_classes
+    warm_up(cfg, data, ctx)
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / "forget_indices.npy", forget.forget_idx.numpy())
     dev_idx = (forget.forget_idx.to(p.device), forget.retain_idx.to(p.device))

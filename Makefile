@@ -1,0 +1,43 @@
+# unlearnbench developer targets. `make help` lists them.
+PY ?= .venv/bin/python
+RUN = HYDRA_FULL_ERROR=1 $(PY) -m unlearnbench
+DATA ?= ../shared/data
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+install: ## create .venv and install unlearnbench with test dependencies (as the README says)
+	python3 -m venv .venv
+	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1 -e ".[dev]"
+
+test: ## fast test suite (CPU, < 5 min on 2 cores)
+	$(PY) -m pytest -q
+
+test-slow: ## slow tests (real-data sanity checks, launchers)
+	$(PY) -m pytest -q -m slow
+
+test-gpu: ## tests that need CUDA
+	$(PY) -m pytest -q -m gpu
+
+run: ## the default job: digits, mlp, random 10% forget, finetune
+	$(RUN)
+
+smoke: ## every stage in seconds (debug=smoke)
+	$(RUN) debug=smoke
+
+fashion: ## Fashion-MNIST + mlp, full pipeline on the real data in $(DATA)
+	$(RUN) dataset=fashion_mnist data_root=$(DATA) model=mlp
+
+sweep-example: ## a 2-method x 2-seed sweep on digits, then its table
+	$(RUN) -m method=finetune,gradient_ascent seed=0,1
+	$(PY) -m unlearnbench.compare outputs/runs
+
+compare: ## table of every run under outputs/ (Markdown)
+	$(PY) -m unlearnbench.compare outputs/runs
+
+clean: ## remove run dirs and the model cache under outputs/
+	rm -rf outputs/runs outputs/cache outputs/multirun
+
+.PHONY: help install test test-slow test-gpu run smoke fashion sweep-example compare clean

@@ -1,0 +1,80 @@
+"""Bad input fails before training, with a message naming the config key to change."""
+
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from unlearnbench.config import compose
+from unlearnbench.errors import ConfigError
+from unlearnbench.pipeline import run
+from unlearnbench.registry import UnknownNameError
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fails the test if any model training starts."""
+    import unlearnbench.pipeline as pipeline
+
+    def boom(*args, **kwargs):
+        raise AssertionError("training started before the config was validated")
+
+    monkeypatch.setattr(pipeline, "train_model", boom)
+
+
+def test_unknown_group_option_lists_choices():
+    with pytest.raises(ConfigCompositionException, match="method"):
+        compose(["method=nope"])
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["forget.fraction=0"], "forget.fraction"),
+    (["forget.fraction=1.0"], "forget.fraction"),
+    (["forget.fraction=-0.2"], "forget.fraction"),
+    (["forget.fraction=null", "forget.count=0"], "forget.count"),
+    (["forget=class", "forget.classes=[10]"], "forget.classes"),
+    (["forget=class", "forget.classes=[]"], "forget.classes"),
+    (["forget=class_fraction", "forget.fraction=0.5"], "forget.fraction"),
+    (["forget=indices"], "forget.path"),
+    (["forget=indices", "forget.path=/nonexistent/ids.npy"], "forget.path"),
+    (["method.lr=-1"], "method.lr"),
+    (["+method.colour=1"], "method.colour"),
+    (["train.optimizer=lbfgs"], "train.optimizer"),
+    (["device=tpu"], "device"),
+    (["dataset=cifar10", "dataset.download=false"], "data_root"),
+    (["eval.evaluators=[accuracy,nope]"], "eval.evaluators"),
+])
+def test_bad_config_fails_before_training(run_cfg, no_training, overrides, key):
+    with pytest.raises((ConfigError, UnknownNameError)) as err:
+        run(run_cfg(overrides))
+    assert key in str(err.value)
+
+
+def test_unknown_method_name_suggests(run_cfg, no_training):
+    with pytest.raises(UnknownNameError, match="Did you mean: gradient_ascent"):
+        run(run_cfg(["method.name=gradient_ascen"]))
+
+
+@pytest.mark.parametrize("content,message", [
+    ("0\n1\n99999\n", "out of range"),
+    ("0\n1\n1\n", "duplicated"),
+])
+def test_bad_indices_file(run_cfg, no_training, tmp_path, content, message):
+    path = tmp_path / "ids.txt"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=f"forget.path.*{message}"):
+        run(run_cfg(["forget=indices", f"forget.path={path}"]))
+
+
+def test_empty_indices_file_is_an_empty_forget_set(run_cfg, no_training, tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("")
+    with pytest.raises(ConfigError, match="forget.path.*empty"):
+        run(run_cfg(["forget=indices", f"forget.path={path}"]))
+
+
+def test_cuda_without_cuda(run_cfg, no_training):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(ConfigError, match="device"):
+        run(run_cfg(["device=cuda"]))

@@ -1,0 +1,95 @@
+"""Every registered component: has a config, its YAML keys match its constructor, and it runs."""
+
+import inspect
+from pathlib import Path
+
+import pytest
+import yaml
+
+from unlearnbench.config import config_dir
+from unlearnbench.data.forget.base import ForgetSpec
+from unlearnbench.methods.base import constructor_keys
+from unlearnbench.registry import DATASETS, FORGET_SPECS, METHODS, MODELS, UnknownNameError
+
+CONF = Path(config_dir())
+
+
+def yaml_keys(group: str, name: str) -> set:
+    data = yaml.safe_load((CONF / group / f"{name}.yaml").read_text())
+    return set(data) - {"name", "defaults"}
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_method_yaml_keys_equal_constructor_parameters(name):
+    assert yaml_keys("method", name) == constructor_keys(METHODS.get(name))
+
+
+@pytest.mark.parametrize("name", FORGET_SPECS.names())
+def test_forget_yaml_keys_equal_constructor_parameters(name):
+    params = set(inspect.signature(FORGET_SPECS.get(name).__init__).parameters) - {"self"}
+    assert yaml_keys("forget", name) == params
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_model_yaml_keys_equal_factory_parameters(name):
+    params = set(inspect.signature(MODELS.get(name)).parameters) - {"input_shape", "num_classes"}
+    assert yaml_keys("model", name) == params
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_every_dataset_has_a_config(name):
+    assert (CONF / "dataset" / f"{name}.yaml").exists()
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_every_method_runs_end_to_end(run_pipeline, name):
+    frame = run_pipeline([f"method={name}"])
+    assert set(frame.method) == {name}
+    assert frame.value.notna().all()
+
+
+@pytest.mark.parametrize("name", FORGET_SPECS.names())
+def test_every_forget_spec_runs_end_to_end(run_pipeline, tmp_path, name):
+    extra = []
+    if name == "indices":
+        path = tmp_path / "forget.txt"
+        path.write_text("\n".join(map(str, range(0, 100, 3))))
+        extra = [f"forget.path={path}"]
+    frame = run_pipeline([f"forget={name}", *extra])
+    assert frame.forget_size.iloc[0] > 0
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_every_model_takes_dataset_shapes(name, shape):
+    import torch
+
+    from unlearnbench.models import build_model, classifier_of
+
+    cfg = {"name": name, **yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())}
+    model = build_model(cfg, shape, 7).eval()
+    assert model(torch.zeros(2, *shape)).shape == (2, 7)
+    assert classifier_of(model).out_features == 7
+
+
+def test_resnet18_cifar_stem_has_no_maxpool():
+    from torch import nn
+
+    from unlearnbench.models import build_model
+
+    cifar = build_model({"name": "resnet18", "stem": "cifar"}, (3, 32, 32), 10)
+    assert cifar.conv1.kernel_size == (3, 3)
+    assert not any(isinstance(m, nn.MaxPool2d) for m in cifar.modules())
+    imagenet = build_model({"name": "resnet18", "stem": "imagenet"}, (3, 32, 32), 10)
+    assert imagenet.conv1.kernel_size == (7, 7)
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(UnknownNameError, match=r"Did you mean: finetune\?.*Available:"):
+        METHODS.get("finetun")
+
+
+def test_methods_declare_a_version():
+    for name in METHODS.names():
+        assert METHODS.get(name).version, name
+    assert issubclass(FORGET_SPECS.get("random"), ForgetSpec)
