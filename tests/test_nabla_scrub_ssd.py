@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from conftest import metric
+from unlearnbench.config import compose
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine import Recipe, RunContext
 from unlearnbench.errors import ConfigError
@@ -229,21 +230,35 @@ def test_methods_run_in_the_pipeline(run_pipeline, method):
     assert 0.0 <= metric(frame, "forget_acc") <= 1.0
 
 
-@pytest.mark.parametrize("experiment, root_fixture, classes", [
-    ("nabla_tau_cifar10", "tiny_cifar10_root", 10),
-    ("nabla_tau_cifar10_30", "tiny_cifar10_root", 10),
-    ("nabla_tau_cifar100", "tiny_cifar100_root", 100)])
-def test_presets_compose_and_run(run_pipeline, run_cfg, request, experiment, root_fixture, classes):
+PRESETS = {"nabla_tau_cifar10": ("cifar10", 0.03), "nabla_tau_cifar10_15": ("cifar10", 0.15),
+           "nabla_tau_cifar10_30": ("cifar10", 0.30), "nabla_tau_cifar100": ("cifar100", 0.03)}
+
+
+@pytest.mark.parametrize("experiment", sorted(PRESETS))
+def test_presets_pin_the_official_recipe(run_cfg, experiment):
+    cfg = run_cfg([f"experiment={experiment}"])
+    dataset, fraction = PRESETS[experiment]
+    assert cfg.experiment_name == experiment and cfg.dataset.name == dataset
+    assert cfg.forget.name == "random" and cfg.forget.fraction == fraction
+    assert cfg.model.name == "resnet18" and cfg.model.stem == "imagenet"
+    assert cfg.method.name == "nabla_tau" and cfg.method.batch_size == 256
+    t = cfg.train  # debug=smoke (composed last) shrinks epochs and steps only
+    assert (t.batch_size, t.optimizer, t.lr, t.momentum, t.weight_decay) == (256, "sgd", 0.1, 0.9, 5e-4)
+    assert (t.schedule, t.final_lr_fraction, t.augment) == ("linear", 0.01, "crop_flip")
+    assert compose([f"experiment={experiment}"]).train.epochs == 50  # without debug=smoke
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment, root_fixture", [
+    ("nabla_tau_cifar10", "tiny_cifar10_root"), ("nabla_tau_cifar10_30", "tiny_cifar10_root"),
+    ("nabla_tau_cifar100", "tiny_cifar100_root")])
+def test_presets_run_on_tiny_cifar_files(run_pipeline, request, experiment, root_fixture):
     root = request.getfixturevalue(root_fixture)
     # Small batches keep the ImageNet-stem ResNet-18 quick on CPU; everything else is the preset.
     overrides = [f"experiment={experiment}", f"data_root={root}", "dataset.download=false",
                  "dataset.verify_md5=false", "train.batch_size=16", "method.batch_size=64",
                  "train.epochs=1", "train.max_batches=2", f"cache_dir={root}/cache"]
-    cfg = run_cfg(overrides)
-    assert cfg.model.stem == "imagenet" and cfg.train.augment == "crop_flip"
-    assert cfg.train.schedule == "linear" and cfg.train.final_lr_fraction == 0.01
-    assert cfg.method.name == "nabla_tau" and cfg.experiment_name == experiment
     frame = run_pipeline(overrides)
     assert frame.experiment.iloc[0] == experiment
-    assert frame.dataset.iloc[0] == ("cifar10" if classes == 10 else "cifar100")
+    assert frame.dataset.iloc[0] == PRESETS[experiment][0]
     assert 0.0 <= metric(frame, "test_acc") <= 1.0
