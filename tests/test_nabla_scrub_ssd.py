@@ -180,7 +180,7 @@ def test_scrub_max_steps_move_away_from_teacher_and_zero_weights_move_nothing():
     assert all(torch.equal(a, b) for a, b in zip(lone.parameters(), teacher.parameters()))
 
     def forget_gap(max_steps):
-        student = Scrub(max_steps=max_steps, min_steps=3, lr=0.05).unlearn(
+        student = Scrub(max_steps=max_steps, min_steps=3, lr=0.05, forget_batch_size=16).unlearn(
             copy.deepcopy(teacher), data, make_ctx())
         with torch.no_grad():
             return distill_kl(student(data.forget.x), teacher(data.forget.x), 4.0).item()

@@ -47,7 +47,7 @@ class Scrub(Method):
     def __init__(self, max_steps: int = 2, min_steps: int = 3, lr: float = 5e-4,
                  momentum: float = 0.9, weight_decay: float = 5e-4, alpha: float = 0.001,
                  gamma: float = 0.99, temperature: float = 4.0, batch_size: Optional[int] = 128,
-                 forget_batch_size: Optional[int] = 32):
+                 forget_batch_size: Optional[int] = 128):
         for key, value in (("lr", lr), ("temperature", temperature), ("min_steps", min_steps)):
             check_positive(value, f"method.{key}")
         for key, value in (("max_steps", max_steps), ("momentum", momentum),
