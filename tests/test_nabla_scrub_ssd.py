@@ -179,13 +179,18 @@ def test_scrub_max_steps_move_away_from_teacher_and_zero_weights_move_nothing():
         copy.deepcopy(teacher), data, ctx)
     assert all(torch.equal(a, b) for a, b in zip(lone.parameters(), teacher.parameters()))
 
-    def forget_gap(max_steps):
-        student = Scrub(max_steps=max_steps, min_steps=3, lr=0.05, forget_batch_size=16).unlearn(
-            copy.deepcopy(teacher), data, make_ctx())
+    def forget_gap(max_steps, **kw):
+        student = Scrub(max_steps=max_steps, min_steps=3, lr=0.05, forget_batch_size=16,
+                        **kw).unlearn(copy.deepcopy(teacher), data, make_ctx())
         with torch.no_grad():
             return distill_kl(student(data.forget.x), teacher(data.forget.x), 4.0).item()
 
-    assert forget_gap(3) > 10 * forget_gap(0)
+    assert forget_gap(3) > 2 * forget_gap(0)  # default: max-step gradients clipped to norm 1
+    assert forget_gap(3, max_grad_norm=None) > 10 * forget_gap(0)
+    # Clipping applies to max-steps only: with a vanishing norm (and no momentum or decay
+    # carrying min-step updates into them) the max-steps do nothing.
+    plain = dict(momentum=0, weight_decay=0)
+    assert forget_gap(3, max_grad_norm=1e-12, **plain) == pytest.approx(forget_gap(0, **plain), rel=1e-4)
     with pytest.raises(ConfigError, match="method.temperature"):
         build_method({"name": "scrub", "temperature": 0})
 
