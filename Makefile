@@ -34,10 +34,19 @@ sweep-example: ## a 2-method x 2-seed sweep on digits, then its table
 	$(RUN) -m method=finetune,gradient_ascent seed=0,1
 	$(PY) -m unlearnbench.compare outputs/runs
 
+bench: ## time engine vs a textbook loop, every stage, a model bank, MIA scoring (BENCH_ARGS=...)
+	$(PY) scripts/bench.py $(BENCH_ARGS)
+
 compare: ## table of every run under outputs/ (Markdown)
 	$(PY) -m unlearnbench.compare outputs/runs
+
+cache-list: ## entries of the model cache under outputs/cache (stage, key, size, age)
+	$(PY) -m unlearnbench.cache_cli list --cache-dir outputs/cache
+
+cache-du: ## disk use of the model cache per stage
+	$(PY) -m unlearnbench.cache_cli du --cache-dir outputs/cache
 
 clean: ## remove run dirs and the model cache under outputs/
 	rm -rf outputs/runs outputs/cache outputs/multirun
 
-.PHONY: help install test test-slow test-gpu run smoke fashion sweep-example compare clean
+.PHONY: help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean

@@ -44,10 +44,21 @@ def metric(frame: pd.DataFrame, name: str, role: str = "unlearned") -> float:
 
 @pytest.fixture
 def tiny_cifar10_root(tmp_path: Path) -> Path:
-    """data_root holding cifar-10-batches-py/ in the real format (5 x 40 train, 40 test)."""
+    """A tiny CIFAR-10 (100 train / 40 test) in torchvision's cifar-10-batches-py layout.
+
+    Load it with ``data_root=<this> dataset.download=false dataset.verify_md5=false``.
+    """
     from datafiles import write_cifar10
 
-    return write_cifar10(tmp_path / "tiny_cifar10", per_batch=40, n_test=40)
+    return write_cifar10(tmp_path / "tiny_cifar10")
+
+
+@pytest.fixture
+def tiny_svhn_root(tmp_path: Path) -> Path:
+    """Tiny SVHN train_32x32.mat / test_32x32.mat (100 / 40; X uint8 [32,32,3,N], y 1..10)."""
+    from datafiles import write_svhn
+
+    return write_svhn(tmp_path / "tiny_svhn")
 
 
 @pytest.fixture

@@ -1,29 +1,59 @@
 """Content-addressed model cache: originals and oracles are trained once per content key.
 
 An entry is ``<root>/<stage>/<key>/{model.pt, meta.json}``. Writers hold a file lock on
-``<key>.lock`` (a second process waits, then reuses), write into a temporary folder and
-rename it into place, so a reader never sees a partial entry. ``meta.json`` stores the
-checksum of ``model.pt``; a mismatch is reported and the entry rebuilt, never loaded.
+``<stage>/<key>.lock`` (a second process waits, then reuses), write into a temporary folder
+``<stage>/.tmp-<key>-<host>-<pid>-<rand>`` and rename it into place, so a reader never sees a
+partial entry. ``meta.json`` stores the checksum of ``model.pt``; a mismatch is reported and
+the entry rebuilt, never loaded.
+
+Why the lock-free read never deletes: a reader that races a writer replacing a damaged entry
+can see a half-removed folder; only a process holding the key's lock may judge an entry
+damaged and remove it. Leftover temporary folders (their writer was killed) are removed by
+the next writer of the same key and by ``unlearnbench-cache clear``.
+
+Forget indices are NOT cached: every forget spec selects them in milliseconds from the
+data and the seed, each run stores its own ``forget_indices.npy``, and the oracle's key
+hashes them, so a cache entry would add I/O and a corruption surface for no saving.
+
+torch is imported lazily so ``unlearnbench-cache list`` starts instantly.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
 import shutil
+import socket
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
-StateDict = Dict[str, torch.Tensor]
+StateDict = Dict[str, "torch.Tensor"]
+TMP_PREFIX = ".tmp-"
+
+
+class CorruptEntry(Exception):
+    """An entry whose files are missing, unreadable or fail their checksum."""
+
+
+class Entry(NamedTuple):
+    stage: str
+    key: str
+    meta: Dict[str, Any]
+    size_bytes: int
+    path: Path
 
 
 def content_key(material: Dict[str, Any]) -> str:
@@ -40,8 +70,25 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _write_synced(path: Path, data: bytes) -> None:
+    # fsync before the rename: after a machine crash the entry is whole or absent.
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
 class ModelCache:
-    """Stores state dicts under content keys; safe with several processes."""
+    """Stores state dicts under content keys; safe with several processes and hosts.
+
+    Args:
+        root: the cache folder (``cache_dir``); on a cluster, a filesystem every node sees
+            and that supports ``flock`` (NFSv4, most parallel filesystems).
+    """
 
     def __init__(self, root: os.PathLike):
         self.root = Path(root)
@@ -50,48 +97,94 @@ class ModelCache:
         return self.root / stage / key
 
     @contextmanager
-    def _lock(self, stage: str, key: str) -> Iterator[None]:
+    def _lock(self, stage: str, key: str, blocking: bool = True) -> Iterator[bool]:
+        """Exclusive lock of one key; yields False if ``blocking`` is off and it is taken."""
         path = self.root / stage / f"{key}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            except OSError as err:  # e.g. a filesystem mounted without lock support
+                if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                    raise RuntimeError(f"cache_dir={self.root}: the filesystem does not support file "
+                                       "locks; put the cache on one that does (local disk, NFSv4)") from err
+                raise
+            try:
+                yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def load(self, stage: str, key: str, device: torch.device) -> Optional[Tuple[StateDict, Dict]]:
-        """The entry if present and intact; a corrupt one is removed with a warning."""
+    def _read(self, stage: str, key: str, device) -> Tuple[StateDict, Dict[str, Any]]:
+        """Loads an entry; raises FileNotFoundError if absent, CorruptEntry if damaged."""
+        import torch
+
         folder = self.entry(stage, key)
-        meta_path, model_path = folder / "meta.json", folder / "model.pt"
-        if not folder.exists():
-            return None
+        if not folder.is_dir():
+            raise FileNotFoundError(folder)
         try:
-            meta = json.loads(meta_path.read_text())
-            if file_sha256(model_path) != meta["sha256"]:
-                raise ValueError("checksum mismatch")
-            state = torch.load(model_path, map_location=device, weights_only=True)
-        except Exception as err:  # any damage means rebuild, never use
-            log.warning("cache entry %s is corrupt (%s); rebuilding it", folder, err)
-            shutil.rmtree(folder, ignore_errors=True)
-            return None
+            meta = json.loads((folder / "meta.json").read_text())
+            blob = (folder / "model.pt").read_bytes()  # hash and load the same bytes
+            if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
+                raise CorruptEntry(f"checksum of model.pt does not match meta.json ({folder})")
+            state = torch.load(io.BytesIO(blob), map_location=device, weights_only=True)
+        except CorruptEntry:
+            raise
+        except Exception as err:  # missing file, bad JSON, unpicklable bytes: all damage
+            raise CorruptEntry(f"{type(err).__name__}: {err} ({folder})") from err
         return state, meta
 
-    def save(self, stage: str, key: str, state: StateDict, meta: Dict[str, Any]) -> Dict[str, Any]:
+    def load(self, stage: str, key: str, device) -> Optional[Tuple[StateDict, Dict]]:
+        """The entry if present and intact, else None. Never deletes (see module doc)."""
+        try:
+            return self._read(stage, key, device)
+        except FileNotFoundError:
+            return None
+        except CorruptEntry as err:
+            log.debug("unreadable cache entry (may be mid-replacement): %s", err)
+            return None
+
+    def _clean_tmp(self, stage: str, key: str) -> int:
+        """Removes temporary folders of ``key`` left by killed writers (call under its lock)."""
+        removed = 0
+        for tmp in (self.root / stage).glob(f"{TMP_PREFIX}{key}-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed += 1
+        if removed:
+            log.info("removed %d stale temporary folder(s) of cache key %s", removed, key)
+        return removed
+
+    def _write(self, stage: str, key: str, state: StateDict, meta: Dict[str, Any]) -> Dict[str, Any]:
+        """Writes an entry atomically; the caller holds the key's lock."""
+        import torch
+
         folder = self.entry(stage, key)
-        tmp = folder.parent / f".tmp-{key}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = folder.parent / f"{TMP_PREFIX}{key}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
-        cpu_state = {k: v.detach().cpu() for k, v in state.items()}
-        torch.save(cpu_state, tmp / "model.pt")
-        meta = {**meta, "sha256": file_sha256(tmp / "model.pt"), "created": time.time(),
-                "stage": stage, "key": key}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        try:
+            buffer = io.BytesIO()
+            torch.save({k: v.detach().cpu() for k, v in state.items()}, buffer)
+            blob = buffer.getvalue()
+            _write_synced(tmp / "model.pt", blob)
+            meta = {**meta, "sha256": hashlib.sha256(blob).hexdigest(), "created": time.time(),
+                    "stage": stage, "key": key}
+            _write_synced(tmp / "meta.json", json.dumps(meta, indent=2, default=str).encode())
+            if folder.exists():  # a damaged entry: os.replace cannot overwrite a non-empty folder
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return meta
 
-    def get_or_build(self, stage: str, material: Dict[str, Any], device: torch.device,
+    def save(self, stage: str, key: str, state: StateDict, meta: Dict[str, Any]) -> Dict[str, Any]:
+        """Stores ``state`` under ``key`` (replacing any entry); returns the stored meta."""
+        with self._lock(stage, key):
+            return self._write(stage, key, state, meta)
+
+    def get_or_build(self, stage: str, material: Dict[str, Any], device,
                      build: Callable[[], Tuple[StateDict, Dict[str, Any]]]
                      ) -> Tuple[StateDict, Dict[str, Any], bool]:
         """Returns (state, meta, hit). ``build`` runs at most once per key across processes."""
@@ -100,20 +193,49 @@ class ModelCache:
         if found is not None:
             return (*found, True)
         with self._lock(stage, key):
-            found = self.load(stage, key, device)  # another process may have built it meanwhile
-            if found is not None:
-                return (*found, True)
+            self._clean_tmp(stage, key)
+            try:  # another process may have built it while we waited for the lock
+                state, meta = self._read(stage, key, device)
+                return state, meta, True
+            except FileNotFoundError:
+                pass
+            except CorruptEntry as err:  # under the lock no writer is mid-way: real damage
+                log.warning("cache entry is corrupt (%s); rebuilding it", err)
+                shutil.rmtree(self.entry(stage, key), ignore_errors=True)
             state, meta = build()
-            meta = self.save(stage, key, state, {**meta, "material": material})
+            meta = self._write(stage, key, state, {**meta, "material": material})
             return state, meta, False
 
-    def entries(self):
-        """Yields (stage, key, meta, size_bytes) for every complete entry."""
+    def entries(self, stage: Optional[str] = None) -> Iterator[Entry]:
+        """Every complete entry (a folder with a readable meta.json); checksums not verified."""
         if not self.root.exists():
             return
-        for meta_path in sorted(self.root.glob("*/*/meta.json")):
+        for meta_path in sorted(self.root.glob(f"{stage or '*'}/*/meta.json")):
             folder = meta_path.parent
-            if folder.name.startswith(".tmp"):
+            if folder.name.startswith(TMP_PREFIX):
                 continue
-            size = sum(p.stat().st_size for p in folder.iterdir())
-            yield folder.parent.name, folder.name, json.loads(meta_path.read_text()), size
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (OSError, ValueError):
+                meta = {}
+            yield Entry(folder.parent.name, folder.name, meta, _folder_size(folder), folder)
+
+    def stale_tmp(self, stage: Optional[str] = None) -> List[Path]:
+        """Temporary folders whose key is not locked now, i.e. left by killed writers."""
+        stale = []
+        for tmp in sorted(self.root.glob(f"{stage or '*'}/{TMP_PREFIX}*")):
+            key = tmp.name[len(TMP_PREFIX):].split("-", 1)[0]
+            with self._lock(tmp.parent.name, key, blocking=False) as free:
+                if free:
+                    stale.append(tmp)
+        return stale
+
+    def remove(self, entry: Entry) -> bool:
+        """Deletes one entry under its lock (a concurrent writer of that key finishes first)."""
+        with self._lock(entry.stage, entry.key):
+            if not entry.path.exists():
+                return False
+            shutil.rmtree(entry.path)
+        # The empty .lock file stays: unlinking it while another process waits on it would
+        # let a third process lock a new inode and write the same key concurrently.
+        return True

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from unlearnbench.cache import ModelCache
 from unlearnbench.data import DataBundle, load_data
 from unlearnbench.data.forget import ForgetSet, ForgetSpec, build_forget_spec
-from unlearnbench.engine import Recipe, RunContext, fit
+from unlearnbench.engine import Recipe, RunContext, configure_threads, fit
 from unlearnbench.errors import ConfigError
 from unlearnbench.evaluators import EvalContext, Evaluator, Scored, build_evaluators
 from unlearnbench.evaluators.base import ROLES
@@ -123,6 +123,10 @@ def train_model(cfg: DictConfig, data: DataBundle, train_split, ctx: RunContext,
 
 def _material(cfg, data, ctx, forget: ForgetSet, spec: ForgetSpec, stage: str) -> Dict[str, Any]:
     recipe = {k: v for k, v in asdict(ctx.recipe).items() if k not in ("eval_batch_size", "compile")}
+    if recipe["lr_scaling"] == "none":  # then they change nothing: keep older cache keys valid
+        del recipe["lr_scaling"], recipe["base_batch_size"]
+    if recipe["augment"] != "none":  # augmentation draws are per epoch since engine v2
+        recipe["augment_draws"] = "per_epoch"
     m = {"stage_version": TRAIN_STAGE_VERSION, **_data_material(cfg, data),
          "model": OmegaConf.to_container(cfg.model, resolve=True), "recipe": recipe, "seed": ctx.seed}
     if stage == "oracle" or spec.modifies_train:
@@ -164,7 +168,7 @@ def run(cfg: DictConfig) -> Optional[Path]:
         return None
     p = plan(cfg)
     seed_everything(cfg.seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    configure_threads(cfg.get("threads"))
     ctx = RunContext(device=p.device, seed=int(cfg.seed), recipe=p.recipe, num_classes=0,
                      show_progress=bool(cfg.progress), run_dir=out_dir,
                      cache=ModelCache(cfg.cache_dir))
@@ -174,6 +178,9 @@ def run(cfg: DictConfig) -> Optional[Path]:
         if forget.train_y is not None:
             data = data.with_train_labels(forget.train_y)
     ctx.num_classes = data.num_classes
+    # Methods that need a fresh initialisation of the architecture (DEL's reset) call this.
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    ctx.extras["model_factory"] = lambda: build_model(model_cfg, data.input_shape, data.num_classes)
     warm_up(cfg, data, ctx)
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / "forget_indices.npy", forget.forget_idx.numpy())
@@ -219,6 +226,7 @@ def _frame(cfg, p: Plan, ctx: RunContext, forget: ForgetSet, by_role, unlearn_s:
         "oracle_train_s": round(ctx.extras["oracle_train_s"], 4),
         "unlearn_s": round(unlearn_s, 4),
         "eval_s": round(ctx.timings.get("eval_s", 0.0), 4),
+        "precompute_s": round(ctx.timings.get("precompute_s", 0.0), 4),  # masks etc., inside unlearn_s
         "method_version": p.method.version,
         "original_cache_key": ctx.extras["original_cache_key"],
         "oracle_cache_key": ctx.extras["oracle_cache_key"],

@@ -17,21 +17,31 @@ IDENTITY = ["experiment", "dataset", "model", "forget", "forget_size", "method",
 COLUMNS = IDENTITY + ["metric", "value", "higher_is_better"]
 
 
+def git_commit_of(src: Path) -> str:
+    """The commit holding ``src`` (a package folder), "-dirty" if edited, else "unknown".
+
+    "unknown" unless ``src/__init__.py`` is tracked: an installed copy inside a virtualenv
+    that itself sits inside some git checkout must not report that checkout's commit.
+    """
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=src, capture_output=True, text=True, timeout=5)
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        if commit.returncode != 0 or not commit.stdout.strip():
+            return "unknown"
+        if git("ls-files", "--error-unmatch", "__init__.py").returncode != 0:
+            return "unknown"
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        return commit.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
     """The commit of the unlearnbench source tree, or "unknown" outside git."""
-    src = Path(unlearnbench.__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True,
-                             text=True, timeout=5)
-        commit = out.stdout.strip()
-        if out.returncode != 0 or not commit:
-            return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return git_commit_of(Path(unlearnbench.__file__).resolve().parent)
 
 
 def provenance(device_name: str) -> Dict[str, str]:

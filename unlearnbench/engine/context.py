@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,3 +66,31 @@ class RunContext:
         finally:
             self.sync()
             self.timings[f"{stage}_s"] = self.timings.get(f"{stage}_s", 0.0) + time.perf_counter() - start
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a SLURM or taskset limit)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def configure_threads(threads: Optional[int] = None) -> int:
+    """Sets torch's intra-op threads; returns the count in use.
+
+    ``threads`` wins; else ``OMP_NUM_THREADS`` if set (torch has applied it); else the
+    cores this process may use. torch's own default counts the machine's cores, which
+    oversubscribes a job pinned to fewer; parallel sweeps (several jobs per machine)
+    should pass ``threads``.
+    """
+    if threads is None and os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    n = available_cores() if threads is None else int(threads)
+    if n <= 0:
+        from unlearnbench.errors import ConfigError
+
+        raise ConfigError("threads", f"must be a positive count or null, got {threads}")
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -11,11 +12,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearnbench.data.bundle import Split
-from unlearnbench.engine.augment import augment_batch
+from unlearnbench.engine import augment as aug
 from unlearnbench.engine.context import RunContext
 from unlearnbench.errors import ConfigError
 
 Batch = Tuple[Tensor, Tensor]
+log = logging.getLogger("unlearnbench")
+
+_LR_SCALINGS = ("none", "linear", "sqrt")
 
 
 @dataclass
@@ -36,6 +40,8 @@ class Recipe:
     max_batches: Optional[int] = None
     eval_batch_size: int = 2048
     compile: bool = False
+    lr_scaling: str = "none"
+    base_batch_size: int = 128
 
     @classmethod
     def from_cfg(cls, cfg: Dict[str, Any]) -> "Recipe":
@@ -52,19 +58,41 @@ class Recipe:
             raise ConfigError("train.optimizer", f"'{self.optimizer}' is not one of {sorted(_OPTIMIZERS)}")
         if self.schedule not in ("cosine", "linear", "constant", "step"):
             raise ConfigError("train.schedule", f"'{self.schedule}' is not cosine|linear|step|constant")
-        if self.augment not in ("none", "crop_flip", "flip"):
+        if self.augment not in aug.MODES:
             raise ConfigError("train.augment", f"'{self.augment}' is not none|crop_flip|flip")
-        for key in ("epochs", "batch_size"):
+        if self.lr_scaling not in _LR_SCALINGS:
+            raise ConfigError("train.lr_scaling", f"'{self.lr_scaling}' is not none|linear|sqrt")
+        for key in ("epochs", "batch_size", "base_batch_size"):
             if int(getattr(self, key)) <= 0:
                 raise ConfigError(f"train.{key}", "must be positive")
+
+    @property
+    def scaled_lr(self) -> float:
+        """``lr`` scaled for ``batch_size`` relative to ``base_batch_size``.
+
+        ``linear`` (Goyal et al., 2017) suits SGD, ``sqrt`` suits Adam-type optimizers;
+        with ``none`` the configured ``lr`` is used as is, whatever the batch size.
+        """
+        ratio = self.batch_size / self.base_batch_size
+        if self.lr_scaling == "linear":
+            return self.lr * ratio
+        if self.lr_scaling == "sqrt":
+            return self.lr * math.sqrt(ratio)
+        return self.lr
 
 
 def batches(split: Split, batch_size: int, generator: Optional[torch.Generator] = None,
             shuffle: bool = True, drop_last: bool = False, max_batches: Optional[int] = None,
             augment: str = "none") -> Iterator[Batch]:
-    """Yields (x, y) slices of a resident split in a seeded random order."""
+    """Yields (x, y) slices of a resident split in a seeded random order.
+
+    The epoch's order and augmentation draws are made on the host in one go and copied
+    once (asynchronously on CUDA), so the step loop never waits for a host-device copy.
+    On CUDA image batches come out channels_last, the layout the models are kept in.
+    """
     n = len(split)
-    order = torch.randperm(n, generator=generator).to(split.y.device) if shuffle else None
+    device = split.y.device
+    order, draws = epoch_draws(n, generator, shuffle, augment, device)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     for i, start in enumerate(range(0, stop, batch_size)):
         if max_batches is not None and i >= max_batches:
@@ -74,7 +102,29 @@ def batches(split: Split, batch_size: int, generator: Optional[torch.Generator] 
         else:
             idx = order[start:start + batch_size]
             xb, yb = split.x[idx], split.y[idx]
-        yield augment_batch(xb, augment, generator), yb
+        d = None if draws is None else draws[start:start + batch_size]
+        yield to_model_layout(aug.apply(xb, d)), yb
+
+
+def epoch_draws(n: int, generator: Optional[torch.Generator], shuffle: bool, augment: str,
+                device: torch.device) -> Tuple[Optional[Tensor], Optional[aug.AugmentDraws]]:
+    """One epoch's random order and augmentation choices, drawn in a fixed order, on ``device``."""
+    order = torch.randperm(n, generator=generator) if shuffle else None
+    draws = aug.draw(n, augment, generator)
+    if device.type == "cuda":  # pinned + non_blocking: the copy does not stall the host
+        order = None if order is None else order.pin_memory().to(device, non_blocking=True)
+        draws = None if draws is None else draws.pin_memory().to(device, non_blocking=True)
+    elif device.type != "cpu":
+        order = None if order is None else order.to(device)
+        draws = None if draws is None else draws.to(device)
+    return order, draws
+
+
+def to_model_layout(x: Tensor) -> Tensor:
+    """channels_last for image batches on CUDA (what the convolutions run fastest on); else ``x``."""
+    if x.is_cuda and x.ndim == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 def n_batches(n: int, batch_size: int, max_batches: Optional[int] = None) -> int:
@@ -90,11 +140,12 @@ _OPTIMIZERS = {
 
 
 def make_optimizer(params: Iterable[Tensor], recipe: Recipe, lr: Optional[float] = None):
-    return _OPTIMIZERS[recipe.optimizer](list(params), recipe, recipe.lr if lr is None else lr)
+    """The recipe's optimizer at ``lr``, or at the recipe's batch-size-scaled lr when None."""
+    return _OPTIMIZERS[recipe.optimizer](list(params), recipe, recipe.scaled_lr if lr is None else lr)
 
 
-def make_scheduler(optimizer, recipe: Recipe, total_steps: int):
-    """Per-step LR multiplier: linear warm-up, then cosine / linear / step decay."""
+def lr_factor(recipe: Recipe, total_steps: int) -> Callable[[int], float]:
+    """Multiplier of the peak lr at 0-based ``step``: linear warm-up, then the decay."""
     warmup = int(recipe.warmup_epochs * total_steps / max(recipe.epochs, 1))
     floor = recipe.final_lr_fraction
 
@@ -110,7 +161,29 @@ def make_scheduler(optimizer, recipe: Recipe, total_steps: int):
             return 0.1 ** ((t >= 0.5) + (t >= 0.75))
         return 1.0
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return factor
+
+
+def make_scheduler(optimizer, recipe: Recipe, total_steps: int):
+    """Per-step LR multiplier: linear warm-up, then cosine / linear / step decay."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(recipe, total_steps))
+
+
+def compile_model(model: nn.Module, ctx: RunContext, enabled: bool, backend: str = "inductor"
+                  ) -> nn.Module:
+    """``torch.compile(model)`` on CUDA when ``enabled``; the model itself otherwise.
+
+    The compiled wrapper shares the model's parameters, so training through it trains the
+    model; callers keep and return the plain model (clean state-dict keys). On CPU the
+    flag is ignored: compiling a small model takes longer there than it saves. ``backend``
+    exists for tests (``eager`` exercises the wrapper without a compiler).
+    """
+    if not enabled:
+        return model
+    if not ctx.on_cuda and backend == "inductor":
+        log.info("train.compile=true is ignored on CPU (compiling costs more than it saves here)")
+        return model
+    return torch.compile(model, backend=backend)
 
 
 def train_loop(model: nn.Module, make_batches: Callable[[int], Iterable[Any]],
@@ -161,31 +234,41 @@ def fit(model: nn.Module, split: Split, recipe: Recipe, ctx: RunContext, desc: s
         epochs: Optional[int] = None, lr: Optional[float] = None, stream: int = 0,
         params: Optional[List[Tensor]] = None, after_step: Sequence[Callable[[], None]] = ()
         ) -> nn.Module:
-    """Supervised training of ``model`` on ``split`` with the recipe (original, oracle, finetune)."""
+    """Supervised training of ``model`` on ``split`` with the recipe (original, oracle, finetune).
+
+    ``lr=None`` uses the recipe's batch-size-scaled lr; ``train.compile`` compiles the
+    forward on CUDA. Returns ``model`` itself (never the compiled wrapper).
+    """
     epochs = recipe.epochs if epochs is None else epochs
     gen = ctx.generator(stream)
     optimizer = make_optimizer(params if params is not None else model.parameters(), recipe, lr)
     per_epoch = n_batches(len(split), recipe.batch_size, recipe.max_batches)
     scheduler = make_scheduler(optimizer, recipe, max(1, per_epoch * epochs))
-    return train_loop(
-        model,
+    net = compile_model(model, ctx, recipe.compile)
+    train_loop(
+        net,
         lambda _: batches(split, recipe.batch_size, gen, max_batches=recipe.max_batches,
                           augment=recipe.augment),
         cross_entropy(recipe.label_smoothing), optimizer, epochs, ctx, desc, scheduler,
         after_step=after_step,
     )
+    model.eval()
+    return model
 
 
 @torch.no_grad()
 def predict(model: nn.Module, x: Tensor, ctx: RunContext, batch_size: Optional[int] = None) -> Tensor:
-    """Float32 logits for every row of ``x`` in eval mode, in large no-grad batches."""
+    """Float32 logits for every row of ``x`` in eval mode, in large no-grad batches.
+
+    The logits stay on the device (no host copy); on CUDA inputs go channels_last.
+    """
     batch_size = batch_size or ctx.recipe.eval_batch_size
     was_training = model.training
     model.eval()
     outs = []
     with ctx.autocast():
         for start in range(0, x.shape[0], batch_size):
-            outs.append(model(x[start:start + batch_size]).float())
+            outs.append(model(to_model_layout(x[start:start + batch_size])).float())
     model.train(was_training)
     if not outs:
         return torch.zeros(0, ctx.num_classes, device=x.device)

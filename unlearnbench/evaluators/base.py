@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,26 @@ class Scored:
     def __init__(self, role: str, model: nn.Module, splits: Dict[str, Split], ctx: RunContext):
         self.role, self.model, self.splits, self.ctx = role, model, splits, ctx
         self._logits: Dict[str, Tensor] = {}
+
+    @classmethod
+    def from_logits(cls, role: str, logits: Mapping[str, Any], labels: Mapping[str, Any]) -> "Scored":
+        """A Scored whose outputs are given instead of computed by a model.
+
+        Lets metric definitions be pinned on hand-written logits (tests) and lets outputs
+        computed elsewhere be evaluated; every per-split quantity derives from the logits.
+        """
+        splits = {}
+        for name, y in labels.items():
+            y = torch.as_tensor(y, dtype=torch.long)
+            splits[name] = Split(torch.empty(len(y), 0), y)
+        scored = cls(role, None, splits, None)
+        for name, z in logits.items():
+            z = torch.as_tensor(z, dtype=torch.float32)
+            if z.ndim != 2 or z.shape[0] != len(splits[name]):
+                raise ValueError(f"logits of split '{name}' must be [{len(splits[name])}, classes], "
+                                 f"got {tuple(z.shape)}")
+            scored._logits[name] = z
+        return scored
 
     def logits(self, split: str) -> Tensor:
         if split not in self._logits:
@@ -83,6 +103,9 @@ class Evaluator:
 
     registry_name = "base"
     metrics: Dict[str, Metric] = {}
+    # Evaluators whose metrics this one reads from ``ctx.results``; they must come earlier
+    # in ``eval.evaluators`` (checked when the evaluators are built, before any training).
+    requires: Tuple[str, ...] = ()
 
     def evaluate(self, model: Scored, ctx: EvalContext) -> Dict[str, float]:
         raise NotImplementedError
@@ -103,6 +126,10 @@ def build_evaluators(names: Sequence[Any], params: Optional[Dict[str, Dict[str, 
         if unknown:
             raise ConfigError(f"eval.params.{name}.{sorted(unknown)[0]}",
                               f"evaluator '{name}' takes {sorted(allowed)}")
+        missing = [r for r in cls.requires if r not in [e.registry_name for e in out]]
+        if missing:
+            raise ConfigError("eval.evaluators", f"evaluator '{name}' reads the metrics of "
+                              f"{missing}; list them before '{name}'")
         out.append(cls(**kwargs))
     if params:
         raise ConfigError(f"eval.params.{sorted(params)[0]}", "parameters for an evaluator not in eval.evaluators")

@@ -1,0 +1,1 @@
+"""Dataset sources: each registered function returns a RawData of NCHW arrays."""

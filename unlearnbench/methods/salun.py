@@ -1,0 +1,30 @@
+"""``salun``: SalUn (Fan et al., ICLR 2024) — random labels on D_f, only salient weights move.
+
+Weight saliency is |Σ_b ∇θ CE(D_f)|; the top ``mask_fraction`` of all elements (global,
+element-wise, classifier included) may change, the rest stay bit-identical. Training is
+``random_label``'s (D_r ∪ D_f with random wrong labels, same data streams), so
+``mask_fraction: 1.0`` reproduces ``random_label`` exactly.
+"""
+
+from typing import Optional
+
+from unlearnbench.methods.localize import check_fraction, saliency_mask
+from unlearnbench.methods.random_label import RandomLabel
+from unlearnbench.registry import METHODS
+
+
+@METHODS.register("salun")
+class SalUn(RandomLabel):
+    version = "1"
+
+    def __init__(self, epochs: int = 2, lr: float = 0.01, mask_fraction: float = 0.5,
+                 batch_size: Optional[int] = None, localize: str = "none",
+                 localize_budget: float = 0.3):
+        super().__init__(epochs, lr, batch_size, localize, localize_budget)
+        self.mask_fraction = check_fraction(mask_fraction, "method.mask_fraction")
+
+    def unlearn(self, model, data, ctx):
+        with ctx.timer("precompute"):
+            saliency = saliency_mask(model, data.forget, ctx, self.mask_fraction)
+        ctx.extras["salun_mask_fraction"] = saliency.fraction
+        return self.relabel_and_train(model, data, ctx, base=saliency, desc="salun")
