@@ -247,6 +247,7 @@ def test_presets_pin_the_official_recipe(run_cfg, experiment):
     assert cfg.forget.name == "random" and cfg.forget.fraction == fraction
     assert cfg.model.name == "resnet18" and cfg.model.stem == "imagenet"
     assert cfg.method.name == "nabla_tau" and cfg.method.batch_size == 256
+    assert "mia_lr" in cfg.eval.evaluators
     t = cfg.train  # debug=smoke (composed last) shrinks epochs and steps only
     assert (t.batch_size, t.optimizer, t.lr, t.momentum, t.weight_decay) == (256, "sgd", 0.1, 0.9, 5e-4)
     assert (t.schedule, t.final_lr_fraction, t.augment) == ("linear", 0.01, "crop_flip")
