@@ -42,7 +42,6 @@ def metric(frame: pd.DataFrame, name: str, role: str = "unlearned") -> float:
     return float(rows.value.iloc[0])
 
 
-
 @pytest.fixture
 def tiny_cifar10_root(tmp_path: Path) -> Path:
     """A tiny CIFAR-10 (100 train / 40 test) in torchvision's cifar-10-batches-py layout.
@@ -60,3 +59,11 @@ def tiny_svhn_root(tmp_path: Path) -> Path:
     from datafiles import write_svhn
 
     return write_svhn(tmp_path / "tiny_svhn")
+
+
+@pytest.fixture
+def tiny_cifar100_root(tmp_path: Path) -> Path:
+    """data_root holding cifar-100-python/ in the real format (300 train, 100 test)."""
+    from datafiles import write_cifar100
+
+    return write_cifar100(tmp_path / "tiny_cifar100", n_train=300, n_test=100)
