@@ -245,3 +245,24 @@ def test_del_runs_in_the_pipeline_and_records_precompute(run_pipeline):
     assert frame.precompute_s.iloc[0] > 0
     assert frame.precompute_s.iloc[0] <= frame.unlearn_s.iloc[0]
     assert 0.0 <= metric(frame, "forget_acc") <= 1.0
+
+
+@pytest.mark.parametrize("method,kwargs", [
+    ("nabla_tau", {"batch_size": 32}),
+    ("scrub", {"max_steps": 1, "min_steps": 1}),
+    ("topk", {"sigma": 0.0, "repair_lr": 0.05}),   # sigma 0: only the repair moves weights
+    ("randomk", {"sigma": 0.0, "repair_lr": 0.05}),
+    ("lightweight", {"sigma": 0.0, "max_epochs": 1}),
+])
+def test_seed_methods_honour_the_mask(method, kwargs):
+    ctx = make_ctx(optimizer="adamw", weight_decay=0.01, batch_size=32)
+    model, data = make_model(), make_data()
+    before = copy.deepcopy(model)
+    mask = Localization("random", 0.1).mask(before, data, ctx)
+    out = build_method({"name": method, "localize": "random", "localize_budget": 0.1,
+                        **kwargs}).unlearn(model, data, ctx)
+    moved = 0
+    for (name, p), p0 in zip(out.named_parameters(), before.parameters()):
+        assert torch.equal(p[~mask.allowed[name]], p0[~mask.allowed[name]]), name
+        moved += int((p != p0).sum())
+    assert moved > 0

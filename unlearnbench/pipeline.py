@@ -32,7 +32,7 @@ from unlearnbench.results import metrics_frame, provenance, write_atomic
 log = logging.getLogger("unlearnbench")
 
 # Bump when training an original/oracle changes results, so stale cache entries are not reused.
-TRAIN_STAGE_VERSION = "1"
+TRAIN_STAGE_VERSION = "2"  # 2: one-shot epoch shuffles (engine), threads setting
 
 
 @dataclass

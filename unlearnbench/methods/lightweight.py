@@ -17,6 +17,7 @@ from unlearnbench.engine import batches, predict
 from unlearnbench.errors import ConfigError
 from unlearnbench.methods.base import Method
 from unlearnbench.methods.common import ce, check_positive, run_epochs, steps_for
+from unlearnbench.methods.localize import Localization
 from unlearnbench.registry import METHODS
 
 
@@ -45,7 +46,9 @@ class Lightweight(Method):
 
     def __init__(self, sigma: float = 0.01, lr_scale: float = 1.0, check_every: int = 50,
                  delta: float = 0.01, mia_stop: bool = False, max_epochs: int = 2,
-                 batch_size: Optional[int] = 256):
+                 batch_size: Optional[int] = 256, localize: str = "none",
+                 localize_budget: float = 0.3):
+        self.localization = Localization(localize, localize_budget)
         if sigma is None or sigma < 0:
             raise ConfigError("method.sigma", f"must be >= 0, got {sigma}")
         check_positive(lr_scale, "method.lr_scale")
@@ -99,9 +102,12 @@ class Lightweight(Method):
                 state["stop"] = bool(stop)
 
         per_epoch = steps_for(data.retain, ctx, self.batch_size)
-        run_epochs(model, make_batches, ce, ctx, "lightweight", self.max_epochs,
-                   r.scaled_lr * self.lr_scale, per_epoch, optimizer="sgd", schedule="constant",
-                   after_step=(check,))
+        # With `localize`, only masked entries move after the perturbation (the mask is
+        # computed on the perturbed model, the one the SGD phase starts from).
+        with self.localization.restrict(model, data, ctx) as hooks:
+            run_epochs(model, make_batches, ce, ctx, "lightweight", self.max_epochs,
+                       r.scaled_lr * self.lr_scale, per_epoch, optimizer="sgd", schedule="constant",
+                       after_step=(*hooks, check))
         # The check history makes the stopping decision auditable (and testable).
         ctx.extras.update(method_steps=state["steps"], method_epochs=state["steps"] / per_epoch,
                           method_stopped_early=state["stop"], method_checks=state["checks"])

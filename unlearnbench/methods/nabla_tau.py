@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from unlearnbench.engine import batches, make_optimizer, predict, train_loop
+from unlearnbench.methods.localize import Localization
 from unlearnbench.errors import ConfigError
 from unlearnbench.methods.base import Method
 from unlearnbench.methods.common import ce, check_positive
@@ -64,7 +65,8 @@ class NablaTau(Method):
     def __init__(self, lr: float = 1e-3, weight_decay: float = 0.01, batch_size: int = 256,
                  alpha0_scale: float = 5.0 / 3.0, epochs_factor: float = 6.0,
                  refresh_every: int = 5, bn_mode: str = "eval", final_lr_factor: float = 0.1,
-                 val_source: str = "val"):
+                 val_source: str = "val", localize: str = "none", localize_budget: float = 0.3):
+        self.localization = Localization(localize, localize_budget)
         for key, value in (("lr", lr), ("batch_size", batch_size), ("alpha0_scale", alpha0_scale),
                            ("epochs_factor", epochs_factor), ("refresh_every", refresh_every)):
             check_positive(value, f"method.{key}")
@@ -134,8 +136,9 @@ class NablaTau(Method):
             state["alpha"] -= a0 / epochs
             sched.step()
 
-        train_loop(model, make_batches, loss_fn, opt, epochs, ctx, "nabla_tau",
-                   after_epoch=after_epoch, train_mode=self.bn_mode == "train")
+        with self.localization.restrict(model, data, ctx) as hooks:
+            train_loop(model, make_batches, loss_fn, opt, epochs, ctx, "nabla_tau", after_step=hooks,
+                       after_epoch=after_epoch, train_mode=self.bn_mode == "train")
         ctx.extras["nabla_tau"] = {"alpha0": a0, "epochs": epochs, "n_retain_batches": n_r,
                                    "n_forget_batches": n_f, "alphas": alphas,
                                    "alpha_final": state["alpha"], "lrs": lrs, "steps": steps}

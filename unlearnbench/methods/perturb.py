@@ -8,7 +8,7 @@ Masks are one bool tensor per parameter, keyed by the parameter's name.
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ from unlearnbench.engine import RunContext, batches
 from unlearnbench.errors import ConfigError
 from unlearnbench.methods.base import Method, UnlearnData
 from unlearnbench.methods.common import ce, check_positive, run_epochs, split_batches, steps_for
+from unlearnbench.methods.localize import Localization, ParamMask
 
 Masks = Dict[str, Tensor]
 
@@ -140,30 +141,10 @@ def perturb_selected(model: nn.Module, masks: Masks, sigma: float, relative: boo
         p.copy_(torch.where(mask, p + noise, p))
 
 
-def restrict_to(model: nn.Module, masks: Masks
-                ) -> Tuple[List[Tensor], Callable[[], None], Callable[[], None]]:
-    """Lets an optimizer move only the masked entries, bit-exactly.
-
-    Returns (parameters to optimise, an after-step hook, a cleanup). Gradients are masked by
-    tensor hooks, and the after-step hook copies every unmasked entry back from a snapshot,
-    so momentum and weight decay cannot drift them. Parameters without any selected entry are
-    left out of the optimizer entirely.
-    """
-    named = dict(model.named_parameters())
-    active = {name: m for name, m in masks.items() if bool(m.any())}
-    snapshot = {name: named[name].detach().clone() for name in active}
-    handles = [named[name].register_hook(lambda g, m=m: g * m) for name, m in active.items()]
-
-    @torch.no_grad()
-    def restore() -> None:
-        for name, m in active.items():
-            named[name].copy_(torch.where(m, named[name], snapshot[name]))
-
-    def cleanup() -> None:
-        for h in handles:
-            h.remove()
-
-    return [named[name] for name in active], restore, cleanup
+def selected_mask(model: nn.Module, masks: Masks) -> ParamMask:
+    """The selection as a whole-model update mask (unselected tensors fully frozen)."""
+    return ParamMask({n: masks[n] if n in masks else torch.zeros_like(p, dtype=torch.bool)
+                      for n, p in model.named_parameters()})
 
 
 def mask_count(masks: Masks) -> int:
@@ -180,7 +161,9 @@ class SubsetPerturbation(Method):
     def __init__(self, fraction: float = 0.01, scope: str = "global", sigma: float = 0.1,
                  relative: bool = False, include_norm: bool = False, repair_epochs: int = 1,
                  repair_only_selected: bool = False, repair_lr: Optional[float] = None,
-                 repair_batch_size: Optional[int] = None):
+                 repair_batch_size: Optional[int] = None, localize: str = "none",
+                 localize_budget: float = 0.3):
+        self.localization = Localization(localize, localize_budget)
         check_selection_keys(fraction, scope, sigma)
         if repair_epochs is None or repair_epochs < 0:
             raise ConfigError("method.repair_epochs", f"must be >= 0, got {repair_epochs}")
@@ -210,16 +193,12 @@ class SubsetPerturbation(Method):
         ctx.extras["method_selected"] = mask_count(masks)
         if self.repair_epochs == 0:
             return model
-        params, hooks, cleanup = None, (), lambda: None
-        if self.repair_only_selected:
-            params, restore, cleanup = restrict_to(model, masks)
-            hooks = (restore,)
+        # repair_only_selected: the perturbed entries are the method's own update mask,
+        # intersected with any `localize` mask; everything else stays bit-identical.
+        own = selected_mask(model, masks) if self.repair_only_selected else None
         lr = self.repair_lr or ctx.recipe.scaled_lr  # the peak lr the recipe trained at
-        try:
+        with self.localization.restrict(model, data, ctx, base=own) as hooks:
             run_epochs(model, split_batches(data.retain, ctx, self.repair_batch_size, stream=32), ce,
                        ctx, f"{self.registry_name} repair", self.repair_epochs, lr,
-                       steps_for(data.retain, ctx, self.repair_batch_size), params=params,
-                       after_step=hooks)
-        finally:
-            cleanup()
+                       steps_for(data.retain, ctx, self.repair_batch_size), after_step=hooks)
         return model

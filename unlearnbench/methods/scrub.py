@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearnbench.engine import make_optimizer, train_loop
+from unlearnbench.methods.localize import Localization
 from unlearnbench.errors import ConfigError
 from unlearnbench.methods.base import Method
 from unlearnbench.methods.common import check_positive, split_batches
@@ -49,7 +50,9 @@ class Scrub(Method):
     def __init__(self, max_steps: int = 2, min_steps: int = 3, lr: float = 5e-4,
                  momentum: float = 0.9, weight_decay: float = 5e-4, alpha: float = 0.001,
                  gamma: float = 0.99, temperature: float = 4.0, batch_size: Optional[int] = 128,
-                 forget_batch_size: Optional[int] = 32, max_grad_norm: Optional[float] = 1.0):
+                 forget_batch_size: Optional[int] = 32, max_grad_norm: Optional[float] = 1.0,
+                 localize: str = "none", localize_budget: float = 0.3):
+        self.localization = Localization(localize, localize_budget)
         for key, value in (("lr", lr), ("temperature", temperature), ("min_steps", min_steps)):
             check_positive(value, f"method.{key}")
         for key, value in (("max_steps", max_steps), ("momentum", momentum),
@@ -100,5 +103,6 @@ class Scrub(Method):
                     nn.utils.clip_grad_norm_(model.parameters(), self.max_grad_norm)
 
             opt.register_step_pre_hook(clip_max_steps)
-        return train_loop(model, make_batches, loss_fn, opt, max(self.max_steps, self.min_steps),
-                          ctx, "scrub")
+        with self.localization.restrict(model, data, ctx) as hooks:
+            return train_loop(model, make_batches, loss_fn, opt, max(self.max_steps, self.min_steps),
+                              ctx, "scrub", after_step=hooks)

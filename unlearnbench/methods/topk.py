@@ -21,12 +21,13 @@ class TopK(SubsetPerturbation):
                  fraction: float = 0.01, scope: str = "global", sigma: float = 0.1,
                  relative: bool = False, include_norm: bool = False, repair_epochs: int = 1,
                  repair_only_selected: bool = False, repair_lr: Optional[float] = None,
-                 repair_batch_size: Optional[int] = None):
+                 repair_batch_size: Optional[int] = None, localize: str = "none",
+                 localize_budget: float = 0.3):
         if importance not in IMPORTANCES:
             raise ConfigError("method.importance", f"'{importance}' is not one of {'|'.join(IMPORTANCES)}")
         check_positive(importance_batch_size, "method.importance_batch_size")
         super().__init__(fraction, scope, sigma, relative, include_norm, repair_epochs,
-                         repair_only_selected, repair_lr, repair_batch_size)
+                         repair_only_selected, repair_lr, repair_batch_size, localize, localize_budget)
         self.importance, self.importance_batch_size = importance, importance_batch_size
 
     def select(self, model, params, data, ctx):
