@@ -46,7 +46,37 @@ cache-list: ## entries of the model cache under outputs/cache (stage, key, size,
 cache-du: ## disk use of the model cache per stage
 	$(PY) -m unlearnbench.cache_cli du --cache-dir outputs/cache
 
+# ---- paper tables: each runs its versioned presets as one sweep, then renders the table.
+# CIFAR/SVHN need the datasets under $(DATA) (downloaded there when online).
+SEEDS ?= 0,1,2
+COMPARE = $(PY) -m unlearnbench.compare
+TABLES = outputs/tables
+SHARED = cache_dir=outputs/cache data_root=$(DATA) progress=false
+
+table-fashion: ## every method on real Fashion-MNIST (mlp; random 10% and classes {2,5}), 3 seeds: docs/methods.md's table
+	$(RUN) -m dataset=fashion_mnist model=mlp forget=random,class_fraction seed=$(SEEDS) output_root=$(TABLES)/fashion $(SHARED) \
+	  method=original,retrain,finetune,gradient_ascent,negrad_plus,random_label,l1_sparse,salun,scrub,ssd,topk,randomk,del,lightweight,nabla_tau
+	$(COMPARE) $(TABLES)/fashion --rows method --cols forget --metrics forget_acc,retain_acc,test_acc,mia_loss_auc,acc_avg_gap,rte_s,speedup_vs_retrain --no-ci --out $(TABLES)/fashion.md
+
+table-del: ## DEL (TMLR'25): CIFAR-10 IID and non-IID {2,5}, gaps to the oracle (needs CIFAR-10)
+	$(RUN) -m experiment=del_cifar10_iid,del_cifar10_noniid eval=del seed=$(SEEDS) output_root=$(TABLES)/del $(SHARED) \
+	  method=finetune,negrad_plus,l1_sparse,random_label,salun,del
+	$(COMPARE) $(TABLES)/del --rows method --cols experiment --metrics forget_acc_gap,mia_svc_efficacy_gap,test_acc_gap,avg_gap --out $(TABLES)/del.md
+
+table-nabla-tau: ## ∇τ (Trippa et al.): CIFAR-10 at 3/15/30 % random forget sets (needs CIFAR-10)
+	$(RUN) -m experiment=nabla_tau_cifar10,nabla_tau_cifar10_15,nabla_tau_cifar10_30 seed=$(SEEDS) output_root=$(TABLES)/nabla_tau $(SHARED) \
+	  method=original,retrain,finetune,random_label,scrub,ssd,nabla_tau
+	$(COMPARE) $(TABLES)/nabla_tau --rows method --cols experiment --metrics forget_acc,test_acc,mia_loss_lr_acc,tow --out $(TABLES)/nabla_tau.md
+
+table-zuo: ## Zuo et al. (reconstruction): Top-K vs Random-k on CIFAR-10 with FR/MRR and SPD-GAN (needs CIFAR-10)
+	$(RUN) -m experiment=zuo_cifar10_topk eval=zuo seed=$(SEEDS) output_root=$(TABLES)/zuo $(SHARED) method=original,retrain,finetune,topk,randomk
+	$(COMPARE) $(TABLES)/zuo --rows method --metrics forgetting_rate,memory_retention_rate,spd_unlearning_degree_norm,speedup_vs_retrain --out $(TABLES)/zuo.md
+
+table-lightweight: ## Lightweight (reconstruction): speed-up over retraining on Fashion-MNIST (offline)
+	$(RUN) -m experiment=lightweight_fashion_mnist eval=lightweight seed=$(SEEDS) output_root=$(TABLES)/lightweight $(SHARED) method=retrain,finetune,lightweight
+	$(COMPARE) $(TABLES)/lightweight --rows method --metrics forget_acc,test_acc,mia_loss_auc,unlearn_epochs,speedup_vs_retrain --out $(TABLES)/lightweight.md
+
 clean: ## remove run dirs and the model cache under outputs/
 	rm -rf outputs/runs outputs/cache outputs/multirun
 
-.PHONY: help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean
+.PHONY: table-fashion table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean
