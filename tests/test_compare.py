@@ -181,3 +181,14 @@ def test_the_same_run_read_twice_counts_once(tmp_path):
 def test_missing_path_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match="no metrics.csv"):
         load_runs([str(tmp_path)])
+
+
+def test_original_never_wins_best(tmp_path):
+    from unlearnbench.compare import Table
+
+    _write(tmp_path / "o", "original", 0, 0.9, 0.95)
+    _write(tmp_path / "f", "finetune", 0, 0.8, 0.90)
+    _write(tmp_path / "g", "gradient_ascent", 0, 0.7, 0.85)
+    t = Table(load_runs([str(tmp_path)]), rows=["method"], metrics=["test_acc"])
+    best = t.stats[t.stats.best]
+    assert best.method.tolist() == ["finetune"]

@@ -227,7 +227,11 @@ class Table:
         return out
 
     def is_reference(self, stats: pd.DataFrame) -> pd.Series:
-        return stats[self.rows[0]] == self.excluded
+        """Rows that never compete for "best": the reference, and the no-op ``original``
+        (it trivially wins on cost and retained accuracy)."""
+        first = stats[self.rows[0]]
+        out = first == self.excluded
+        return out | (first == "original") if self.rows[0] == "method" else out
 
     def _mark_best(self) -> None:
         s = self.stats
