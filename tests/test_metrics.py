@@ -194,7 +194,9 @@ def test_retrain_method_matches_the_oracle_on_every_metric(run_pipeline):
         assert metric(frame, name) == metric(frame, name, "retrain")
 
 
-FASHION = Path(os.environ.get("UNLEARNBENCH_DATA", "/work/shared/data")) / "FashionMNIST" / "raw"
+# ../shared/data beside the checkout (as in CI), or wherever UNLEARNBENCH_DATA points.
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+FASHION = Path(os.environ.get("UNLEARNBENCH_DATA", _SHARED)) / "FashionMNIST" / "raw"
 
 
 @pytest.mark.slow
