@@ -7,6 +7,7 @@ component) before any data is loaded or any model trained.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import random
 from dataclasses import asdict, dataclass
@@ -131,8 +132,6 @@ def _material(cfg, data, ctx, forget: ForgetSet, spec: ForgetSpec, stage: str) -
          "model": OmegaConf.to_container(cfg.model, resolve=True), "recipe": recipe, "seed": ctx.seed}
     if stage == "oracle" or spec.modifies_train:
         idx = forget.forget_idx.numpy().tobytes()
-        import hashlib
-
         m["forget"] = {"spec": spec.describe(), "indices_sha": hashlib.sha256(idx).hexdigest()[:16]}
     return m
 
@@ -155,8 +154,6 @@ def _prepare_data(evaluators, data: DataBundle, forget: ForgetSet, ctx: RunConte
             and torch.equal(data.train.y, clean.train.y)
             and data.val is clean.val and data.test is clean.test):
         raise RuntimeError("an evaluator's prepare_data changed more than the forget rows' inputs")
-    import hashlib
-
     rows = data.train.x[fidx].float().cpu().numpy().tobytes()
     return data, hashlib.sha256(rows).hexdigest()[:16]
 
