@@ -62,6 +62,36 @@ def content_key(material: Dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
+# Bump when training an original/oracle changes results, so stale cache entries are not reused.
+TRAIN_STAGE_VERSION = "2"  # 2: one-shot epoch shuffles (engine), threads setting
+
+
+def training_material(dataset: Dict[str, Any], fingerprint: str, model: Dict[str, Any],
+                      recipe: Dict[str, Any], seed: int,
+                      forget: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """Everything that determines a model trained from scratch: its cache key's material.
+
+    Args:
+        dataset: the dataset config minus keys that only locate files.
+        fingerprint: ``DataBundle.fingerprint()`` of the data it trains on.
+        model: the model config.
+        recipe: ``Recipe.cache_material()``.
+        seed: the run seed (initialisation and batch order).
+        forget: ``{"spec", "indices_sha"}`` when the training set depends on the forget set
+            (always for the oracle; for the original only if the spec rewrites the data).
+    """
+    m = {"stage_version": TRAIN_STAGE_VERSION, "dataset": dataset, "fingerprint": fingerprint,
+         "model": model, "recipe": recipe, "seed": seed}
+    if forget is not None:
+        m["forget"] = forget
+    return m
+
+
+def array_sha(data: bytes) -> str:
+    """Short content hash of raw bytes (index sets, rewritten rows)."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

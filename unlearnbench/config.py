@@ -19,7 +19,10 @@ def config_dir() -> str:
 
 def _short_hash(*parts) -> str:
     """A stable hash of config subtrees, so run dirs separate hyperparameter variants."""
-    plain = [OmegaConf.to_container(p, resolve=True) if OmegaConf.is_config(p) else p for p in parts]
+    # Unset optional parts (null checkpoint paths) are left out, so adding such a part keeps
+    # every existing run dir where it was.
+    plain = [OmegaConf.to_container(p, resolve=True) if OmegaConf.is_config(p) else p
+             for p in parts if p is not None]
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 

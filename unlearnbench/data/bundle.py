@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 from dataclasses import dataclass, replace
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -13,8 +12,6 @@ from torch import Tensor
 
 from unlearnbench.errors import ConfigError
 
-# Keys of the dataset config group that the pipeline uses; the rest go to the source.
-SPLIT_KEYS = ("name", "val_fraction", "split_seed", "normalize", "limit_train", "limit_test")
 
 
 @dataclass
@@ -145,27 +142,32 @@ def build_bundle(raw: RawData, name: str, val_fraction: float, split_seed: int,
     )
 
 
-def source_kwargs(fn: Any, cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """The dataset keys a source function takes; unknown keys are config errors."""
-    params = set(inspect.signature(fn).parameters)
-    extra = set(cfg) - params - set(SPLIT_KEYS)
-    if extra:
-        raise ConfigError(f"dataset.{sorted(extra)[0]}",
-                          f"unknown key for dataset '{cfg['name']}'; it takes "
-                          f"{sorted(params | set(SPLIT_KEYS))}")
-    return {k: v for k, v in cfg.items() if k in params}
+# Keys of the dataset group the pipeline uses itself (splits, normalisation); the rest go
+# to the source function.
+SPLIT_KEYS: Dict[str, Any] = {"val_fraction": float, "split_seed": int, "normalize": bool,
+                              "limit_train": Optional[int], "limit_test": Optional[int]}
+# Keys that change where files come from, never the data a run sees (kept out of cache keys).
+LOCATION_KEYS = ("download", "verify_md5", "path")
+
+
+def check_dataset(dataset_cfg: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Validates the dataset block before anything loads; returns (source keys, split keys)."""
+    from unlearnbench.registry import DATASETS
+
+    keys = DATASETS.validate(dataset_cfg, "dataset", given=("data_root",), extra=SPLIT_KEYS)
+    split = {k: keys.pop(k) for k in list(keys) if k in SPLIT_KEYS}
+    return keys, split
 
 
 def load_data(dataset_cfg: Dict[str, Any], data_root: str, device: torch.device) -> DataBundle:
     """Loads the configured dataset and moves it to ``device``."""
     from unlearnbench.registry import DATASETS
 
-    cfg = dict(dataset_cfg)
-    source = DATASETS.get(cfg["name"])
-    raw = source(data_root=data_root, **{k: v for k, v in source_kwargs(source, cfg).items()
-                                        if k != "data_root"})
-    bundle = build_bundle(raw, cfg["name"], cfg.get("val_fraction", 0.1), cfg.get("split_seed", 0),
-                          cfg.get("normalize", True), cfg.get("limit_train"), cfg.get("limit_test"))
+    source_keys, split = check_dataset(dataset_cfg)
+    raw = DATASETS.get(dataset_cfg["name"])(data_root=data_root, **source_keys)
+    bundle = build_bundle(raw, dataset_cfg["name"], split.get("val_fraction", 0.1),
+                          split.get("split_seed", 0), split.get("normalize", True),
+                          split.get("limit_train"), split.get("limit_test"))
     return to_device(bundle, device)
 
 

@@ -6,7 +6,6 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, Optional
 
 import torch
@@ -14,23 +13,17 @@ import torch
 
 @dataclass
 class RunContext:
-    """Device, seed, training recipe, progress bars, timings and reference models.
+    """Device, seed, training recipe, progress bars, a timer and the model cache.
 
-    ``original`` and ``oracle`` are set by the pipeline before evaluation; methods must
-    not read the oracle (that would leak the answer) and only ``retrain`` may use it.
+    Stages exchange their results as return values, never through the context.
     """
 
     device: torch.device
     seed: int
     recipe: Any  # engine.Recipe
-    num_classes: int
     show_progress: bool = True
-    run_dir: Optional[Path] = None
-    cache: Any = None  # cache.ModelCache
-    original: Optional[torch.nn.Module] = None
-    oracle: Optional[torch.nn.Module] = None
-    timings: Dict[str, float] = field(default_factory=dict)
-    extras: Dict[str, Any] = field(default_factory=dict)  # stage outputs, e.g. oracle seconds
+    cache: Any = None  # cache.ModelCache, or None (nothing cached)
+    timings: Dict[str, float] = field(default_factory=dict)  # stage -> wall seconds (``timer``)
 
     @property
     def on_cuda(self) -> bool:

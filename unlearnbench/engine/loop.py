@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import typing
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -45,13 +46,27 @@ class Recipe:
 
     @classmethod
     def from_cfg(cls, cfg: Dict[str, Any]) -> "Recipe":
-        known = {f.name for f in fields(cls)}
-        unknown = set(cfg) - known
+        from unlearnbench.registry import coerce
+
+        hints = typing.get_type_hints(cls)
+        unknown = set(cfg) - set(hints)
         if unknown:
-            raise ConfigError(f"train.{sorted(unknown)[0]}", f"unknown key; the recipe takes {sorted(known)}")
-        recipe = cls(**cfg)
+            raise ConfigError(f"train.{sorted(unknown)[0]}", f"unknown key; the recipe takes {sorted(hints)}")
+        recipe = cls(**{k: coerce(v, hints[k], f"train.{k}") for k, v in cfg.items()})
         recipe.validate()
         return recipe
+
+    def cache_material(self) -> Dict[str, Any]:
+        """The recipe's part of a trained model's cache key: every field that can change it.
+
+        Keys stay stable across versions where a new field changes nothing at its default.
+        """
+        m = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("eval_batch_size", "compile")}
+        if m["lr_scaling"] == "none":  # then they change nothing: keep older cache keys valid
+            del m["lr_scaling"], m["base_batch_size"]
+        if m["augment"] != "none":  # augmentation draws are per epoch since engine v2
+            m["augment_draws"] = "per_epoch"
+        return m
 
     def validate(self) -> None:
         if self.optimizer not in _OPTIMIZERS:
@@ -270,6 +285,7 @@ def predict(model: nn.Module, x: Tensor, ctx: RunContext, batch_size: Optional[i
         for start in range(0, x.shape[0], batch_size):
             outs.append(model(to_model_layout(x[start:start + batch_size])).float())
     model.train(was_training)
-    if not outs:
-        return torch.zeros(0, ctx.num_classes, device=x.device)
+    if not outs:  # an empty split: the model's own output width, no rows
+        with ctx.autocast():
+            return model(to_model_layout(x[:0])).float()
     return torch.cat(outs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -82,12 +81,25 @@ class Scored:
 
 @dataclass
 class EvalContext:
-    """The scored models of every role, so evaluators can compare against the oracle."""
+    """What evaluators see: every role's scored model, the data and forget set, and the run.
+
+    Attributes:
+        run: device, seed streams, recipe, cache.
+        scored: role -> Scored (``original``, ``retrain`` = the oracle, ``unlearned``).
+        timings: role -> seconds that produced the model (None for the original).
+        data: the clean DataBundle (before any evaluator's ``prepare_data``).
+        forget: the run's ForgetSet (indices into ``data.train``).
+        method_stats: what the method reported (``Unlearned.stats``).
+        results: role -> metrics computed so far (the oracle's come first).
+    """
 
     run: RunContext
     scored: Dict[str, Scored]
-    timings: Dict[str, float] = field(default_factory=dict)
-    results: Dict[str, Dict[str, float]] = field(default_factory=dict)  # role -> metrics so far
+    timings: Dict[str, Optional[float]] = field(default_factory=dict)
+    data: Any = None
+    forget: Any = None
+    method_stats: Dict[str, float] = field(default_factory=dict)
+    results: Dict[str, Dict[str, float]] = field(default_factory=dict)
 
     @property
     def oracle(self) -> Scored:
@@ -122,20 +134,14 @@ def build_evaluators(names: Sequence[Any], params: Optional[Dict[str, Dict[str, 
     from unlearnbench.registry import EVALUATORS
 
     params = dict(params or {})
-    out = []
+    out: List[Evaluator] = []
     for name in names:
-        cls = EVALUATORS.get(name)
-        kwargs = dict(params.pop(name, {}) or {})
-        allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
-        unknown = set(kwargs) - allowed
-        if unknown:
-            raise ConfigError(f"eval.params.{name}.{sorted(unknown)[0]}",
-                              f"evaluator '{name}' takes {sorted(allowed)}")
-        missing = [r for r in cls.requires if r not in [e.registry_name for e in out]]
+        ev = EVALUATORS.build({"name": name, **(params.pop(name, {}) or {})}, f"eval.params.{name}")
+        missing = [r for r in ev.requires if r not in [e.registry_name for e in out]]
         if missing:
             raise ConfigError("eval.evaluators", f"evaluator '{name}' reads the metrics of "
                               f"{missing}; list them before '{name}'")
-        out.append(cls(**kwargs))
+        out.append(ev)
     if params:
         raise ConfigError(f"eval.params.{sorted(params)[0]}", "parameters for an evaluator not in eval.evaluators")
     return out

@@ -148,13 +148,11 @@ class SpdUnlearningDegree(Evaluator):
                  stats["proxy_acc_clean"], stats["proxy_acc_perturbed"])
         return Perturbed(clean, shifted, linf_pixels(clean.x, shifted.x, pix), stats, hit)
 
-    def _ensure(self, ctx: RunContext) -> Perturbed:
+    def _ensure(self, ctx: EvalContext) -> Perturbed:
         if self._perturbed is None:
-            data, forget = ctx.extras.get("data"), ctx.extras.get("forget_set")
-            if data is None or forget is None:
-                raise RuntimeError("the spd evaluator needs ctx.extras['data'] and ['forget_set'] "
-                                   "(set by pipeline.run)")
-            self._perturbed = self._build(data, forget.forget_idx, ctx)
+            if ctx.data is None or ctx.forget is None:
+                raise RuntimeError("the spd evaluator needs EvalContext.data and .forget")
+            self._perturbed = self._build(ctx.data, ctx.forget.forget_idx, ctx.run)
         return self._perturbed
 
     def prepare_data(self, data: DataBundle, forget, ctx: RunContext) -> DataBundle:
@@ -179,7 +177,7 @@ class SpdUnlearningDegree(Evaluator):
         return self._scores[model.role]
 
     def evaluate(self, model: Scored, ctx: EvalContext) -> Dict[str, float]:
-        pert = self._ensure(ctx.run)
+        pert = self._ensure(ctx)
         acc, conf = self._score(model, pert.shifted)
         acc_o = self._score(ctx.original, pert.shifted)[0]
         acc_r = self._score(ctx.oracle, pert.shifted)[0]

@@ -1,21 +1,23 @@
-"""The Method contract: one hook, ``unlearn(model, data, ctx) -> model``."""
+"""The Method contract: one hook, ``unlearn(model, data, ctx) -> model | Unlearned``."""
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
-from typing import Any, Dict, Set
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional, Union
 
 from torch import Tensor, nn
 
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine.context import RunContext
-from unlearnbench.errors import ConfigError
 
 
 @dataclass
 class UnlearnData:
-    """What a method may see: forget / retain / validation splits (never the test split)."""
+    """What a method may see: forget / retain / validation splits (never the test split).
+
+    ``new_model`` builds a freshly initialised model of the run's architecture (DEL's
+    reset draws θ_init from it); None outside the pipeline.
+    """
 
     forget: Split
     retain: Split
@@ -23,6 +25,7 @@ class UnlearnData:
     forget_idx: Tensor
     retain_idx: Tensor
     num_classes: int
+    new_model: Optional[Callable[[], nn.Module]] = None
 
     @property
     def forget_share(self) -> float:
@@ -30,35 +33,51 @@ class UnlearnData:
         return len(self.forget) / (len(self.forget) + len(self.retain))
 
 
+@dataclass
+class Unlearned:
+    """A method's output: the unlearned model and what the method reports about its run.
+
+    Attributes:
+        model: θu.
+        stats: numbers (counts, fractions, epochs run); each lands in metrics.csv as
+            metric ``method.<name>`` of role ``unlearned``.
+        details: anything else worth keeping (per-epoch schedules, stopping checks); written
+            to ``method_details.json`` in the run dir. Must be JSON-serialisable.
+    """
+
+    model: nn.Module
+    stats: Dict[str, float] = field(default_factory=dict)
+    details: Dict[str, Any] = field(default_factory=dict)
+
+
+def as_unlearned(out: Union[nn.Module, Unlearned]) -> Unlearned:
+    """Methods may return just the model (plugins stay simple)."""
+    if isinstance(out, Unlearned):
+        return out
+    if isinstance(out, nn.Module):
+        return Unlearned(out)
+    raise TypeError(f"a method's unlearn must return an nn.Module or Unlearned, got {type(out).__name__}")
+
+
 class Method:
     """Base class. Subclasses take their YAML keys as constructor arguments.
 
     Attributes:
         version: bumped whenever results change; written into every metrics.csv row.
-        uses_oracle: the method's output is the retrained oracle (only ``retrain``); its
-            unlearning time is then the oracle's training time.
+        uses_oracle: the method starts from the retrained oracle instead of the original
+            (only ``retrain``); its unlearning time is then the oracle's training time.
     """
 
     registry_name = "base"
     version = "1"
     uses_oracle = False
 
-    def unlearn(self, model: nn.Module, data: UnlearnData, ctx: RunContext) -> nn.Module:
+    def unlearn(self, model: nn.Module, data: UnlearnData, ctx: RunContext) -> Union[nn.Module, Unlearned]:
         raise NotImplementedError
-
-
-def constructor_keys(cls: type) -> Set[str]:
-    return set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
 
 
 def build_method(cfg: Dict[str, Any]) -> Method:
     """Builds the configured method; a key it does not take is a config error."""
     from unlearnbench.registry import METHODS
 
-    cfg = dict(cfg)
-    cls = METHODS.get(cfg.pop("name"))
-    unknown = set(cfg) - constructor_keys(cls)
-    if unknown:
-        raise ConfigError(f"method.{sorted(unknown)[0]}",
-                          f"not a key of method '{cls.registry_name}'; it takes {sorted(constructor_keys(cls))}")
-    return cls(**cfg)
+    return METHODS.build(cfg, "method")

@@ -9,7 +9,7 @@ import logging
 from dataclasses import replace
 
 from unlearnbench.engine import make_optimizer, make_scheduler, train_loop
-from unlearnbench.methods.base import Method
+from unlearnbench.methods.base import Method, Unlearned
 from unlearnbench.methods.common import ce, check_positive, split_batches, steps_for
 from unlearnbench.methods.localize import (CHANNEL_TOPK, CRITERIA, check_choice, check_fraction,
                                            del_mask, fresh_init, reset_masked)
@@ -50,13 +50,13 @@ class DEL(Method):
         with ctx.timer("precompute"):
             mask = del_mask(model, data.forget, data.retain, ctx, self.budget, self.criterion,
                             self.channel_topk)
-        ctx.extras["del_mask_fraction"] = mask.fraction
         on = sum(int(m.sum()) for m in mask.allowed.values())
         total = sum(m.numel() for m in mask.allowed.values())
         log.info("DEL mask: %d of %d parameter elements (%.6f; budget %s), %.2fs",
                  on, total, on / total, self.budget,
                  ctx.timings["precompute_s"])
-        reset_masked(model, fresh_init(model, ctx, _INIT_STREAM), mask)
+        reset_masked(model, fresh_init(model, ctx, _INIT_STREAM, data.new_model), mask)
+        stats = {"mask_fraction": mask.fraction}
         if self.classifier_trainable:
             mask = mask.with_trainable(model, classifier_of(model))
 
@@ -65,5 +65,6 @@ class DEL(Method):
         opt = make_optimizer(model.parameters(), recipe, self.lr)
         sched = make_scheduler(opt, recipe, max(1, steps_for(data.retain, ctx, self.batch_size) * self.epochs))
         with mask.restrict(model) as hooks:
-            return train_loop(model, split_batches(data.retain, ctx, self.batch_size, _DATA_STREAM),
-                              ce, opt, self.epochs, ctx, "del", sched, after_step=hooks)
+            train_loop(model, split_batches(data.retain, ctx, self.batch_size, _DATA_STREAM),
+                       ce, opt, self.epochs, ctx, "del", sched, after_step=hooks)
+        return Unlearned(model, stats)

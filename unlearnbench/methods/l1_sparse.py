@@ -5,14 +5,11 @@ the number of steps: sparsity early, plain finetuning at the end. With ``alpha: 
 ``finetune`` exactly (same data stream).
 """
 
-from typing import Optional
-
 import torch
 
 from unlearnbench.errors import ConfigError
-from unlearnbench.methods.base import Method
-from unlearnbench.methods.common import ce, check_positive, run_epochs, split_batches, steps_for
-from unlearnbench.methods.localize import Localization
+from unlearnbench.methods.common import ce, split_batches, steps_for
+from unlearnbench.methods.gradient import GradientMethod
 from unlearnbench.registry import METHODS
 
 
@@ -22,18 +19,14 @@ def l1_weight(alpha: float, step: int, total: int) -> float:
 
 
 @METHODS.register("l1_sparse")
-class L1Sparse(Method):
+class L1Sparse(GradientMethod):
     version = "1"
 
-    def __init__(self, epochs: int = 3, lr: float = 0.01, alpha: float = 7e-5,
-                 batch_size: Optional[int] = None, localize: str = "none",
-                 localize_budget: float = 0.3):
-        check_positive(epochs, "method.epochs")
-        check_positive(lr, "method.lr")
+    def __init__(self, alpha: float = 7e-5, **keys):
+        super().__init__(**keys)
         if alpha is None or alpha < 0:
             raise ConfigError("method.alpha", f"must be >= 0, got {alpha}")
-        self.epochs, self.lr, self.alpha, self.batch_size = epochs, lr, float(alpha), batch_size
-        self.localization = Localization(localize, localize_budget)
+        self.alpha = float(alpha)
 
     def unlearn(self, model, data, ctx):
         steps = steps_for(data.retain, ctx, self.batch_size)
@@ -47,6 +40,5 @@ class L1Sparse(Method):
                 return ce(m, batch)
             return ce(m, batch) + a * torch.stack([p.abs().sum() for p in params]).sum()
 
-        with self.localization.restrict(model, data, ctx) as hooks:
-            return run_epochs(model, split_batches(data.retain, ctx, self.batch_size, stream=11), loss,
-                              ctx, "l1_sparse", self.epochs, self.lr, steps, after_step=hooks)
+        return self.train(model, data, ctx, split_batches(data.retain, ctx, self.batch_size, stream=11),
+                          loss, steps)

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from unlearnbench.engine import batches, predict
 from unlearnbench.errors import ConfigError
-from unlearnbench.methods.base import Method
+from unlearnbench.methods.base import Method, Unlearned
 from unlearnbench.methods.common import ce, check_positive, run_epochs, steps_for
 from unlearnbench.methods.localize import Localization
 from unlearnbench.registry import METHODS
@@ -109,6 +109,6 @@ class Lightweight(Method):
                        r.scaled_lr * self.lr_scale, per_epoch, optimizer="sgd", schedule="constant",
                        after_step=(*hooks, check))
         # The check history makes the stopping decision auditable (and testable).
-        ctx.extras.update(method_steps=state["steps"], method_epochs=state["steps"] / per_epoch,
-                          method_stopped_early=state["stop"], method_checks=state["checks"])
-        return model
+        stats = {"steps": state["steps"], "epochs": state["steps"] / per_epoch,
+                 "stopped_early": float(state["stop"]), **self.localization.stats()}
+        return Unlearned(model, stats, {"checks": state["checks"]})

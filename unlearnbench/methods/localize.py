@@ -235,27 +235,26 @@ def random_mask(model: nn.Module, ctx: RunContext, fraction: float) -> ParamMask
 
 # ----------------------------------------------------------------------------- reset
 
-def fresh_init(model: nn.Module, ctx: RunContext, stream: int) -> nn.Module:
+def fresh_init(model: nn.Module, ctx: RunContext, stream: int,
+               new_model: Optional[Callable[[], nn.Module]] = None) -> nn.Module:
     """A newly initialised model of the same architecture, seeded from the run seed.
 
-    Uses ``ctx.extras["model_factory"]`` (set by the pipeline: ``build_model`` on the run's
-    model config) under a forked RNG seeded with ``seed · 1_000_003 + stream``, so it differs
-    from the original's own initialisation and leaves the global RNG untouched. Outside the
-    pipeline it falls back to a deep copy whose modules call ``reset_parameters()``.
+    ``new_model`` (the pipeline passes ``UnlearnData.new_model``: ``build_model`` on the
+    run's model config) runs under a forked RNG seeded from the run seed and ``stream``, so
+    θ_init differs from the original's own initialisation and the global RNG is untouched.
+    Without it, a deep copy whose modules call ``reset_parameters()``.
     """
     seed = int(ctx.seed) * 1_000_003 + stream
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        factory = ctx.extras.get("model_factory")
-        if factory is not None:
-            fresh = factory()
+        if new_model is not None:
+            fresh = new_model()
         else:
             fresh = copy.deepcopy(model)
             for module in fresh.modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
-    fresh = fresh.to(next(model.parameters()).device)
-    return fresh
+    return fresh.to(next(model.parameters()).device)
 
 
 @torch.no_grad()
@@ -281,6 +280,11 @@ class Localization:
     def __init__(self, localize: str = "none", budget: float = 0.3):
         self.kind = check_choice(localize, LOCALIZE, "method.localize")
         self.budget = check_fraction(budget, "method.localize_budget")
+        self.fraction: Optional[float] = None  # of the last mask applied, for the run's stats
+
+    def stats(self) -> Dict[str, float]:
+        """``localize_fraction``: share of parameter elements the last restriction let move."""
+        return {} if self.fraction is None else {"localize_fraction": self.fraction}
 
     @property
     def active(self) -> bool:
@@ -310,7 +314,8 @@ class Localization:
         if mask is None:
             yield ()
             return
-        ctx.extras["localize_fraction"] = mask.fraction
+        if self.active:  # a method's own mask alone (SalUn's) is the method's to report
+            self.fraction = mask.fraction
         log.info("update mask (localize=%s%s): %.6f of parameter elements may change",
                  self.kind, ", with the method's own mask" if base is not None else "", mask.fraction)
         with mask.restrict(model) as hooks:

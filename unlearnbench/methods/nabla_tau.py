@@ -28,7 +28,7 @@ from torch import Tensor
 from unlearnbench.engine import batches, make_optimizer, predict, train_loop
 from unlearnbench.methods.localize import Localization
 from unlearnbench.errors import ConfigError
-from unlearnbench.methods.base import Method
+from unlearnbench.methods.base import Method, Unlearned
 from unlearnbench.methods.common import ce, check_positive
 from unlearnbench.registry import METHODS
 
@@ -139,10 +139,9 @@ class NablaTau(Method):
         with self.localization.restrict(model, data, ctx) as hooks:
             train_loop(model, make_batches, loss_fn, opt, epochs, ctx, "nabla_tau", after_step=hooks,
                        after_epoch=after_epoch, train_mode=self.bn_mode == "train")
-        ctx.extras["nabla_tau"] = {"alpha0": a0, "epochs": epochs, "n_retain_batches": n_r,
-                                   "n_forget_batches": n_f, "alphas": alphas,
-                                   "alpha_final": state["alpha"], "lrs": lrs, "steps": steps}
-        return model
+        stats = {"alpha0": a0, "epochs": epochs, "n_retain_batches": n_r, "n_forget_batches": n_f,
+                 "alpha_final": state["alpha"], **self.localization.stats()}
+        return Unlearned(model, stats, {"alphas": alphas, "lrs": lrs, "steps": steps})
 
 
 def val_loss(model, split, ctx) -> float:

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine import RunContext, batches
 from unlearnbench.errors import ConfigError
-from unlearnbench.methods.base import Method, UnlearnData
+from unlearnbench.methods.base import Method, UnlearnData, Unlearned
 from unlearnbench.methods.common import ce, check_positive, run_epochs, split_batches, steps_for
 from unlearnbench.methods.localize import Localization, ParamMask
 
@@ -190,9 +190,9 @@ class SubsetPerturbation(Method):
 
     def unlearn(self, model, data, ctx):
         masks = self.perturb(model, data, ctx)
-        ctx.extras["method_selected"] = mask_count(masks)
+        stats = {"selected": mask_count(masks)}
         if self.repair_epochs == 0:
-            return model
+            return Unlearned(model, stats)
         # repair_only_selected: the perturbed entries are the method's own update mask,
         # intersected with any `localize` mask; everything else stays bit-identical.
         own = selected_mask(model, masks) if self.repair_only_selected else None
@@ -201,4 +201,4 @@ class SubsetPerturbation(Method):
             run_epochs(model, split_batches(data.retain, ctx, self.repair_batch_size, stream=32), ce,
                        ctx, f"{self.registry_name} repair", self.repair_epochs, lr,
                        steps_for(data.retain, ctx, self.repair_batch_size), after_step=hooks)
-        return model
+        return Unlearned(model, {**stats, **self.localization.stats()})

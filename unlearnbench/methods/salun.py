@@ -6,8 +6,6 @@ element-wise, classifier included) may change, the rest stay bit-identical. Trai
 ``mask_fraction: 1.0`` reproduces ``random_label`` exactly.
 """
 
-from typing import Optional
-
 from unlearnbench.methods.localize import check_fraction, saliency_mask
 from unlearnbench.methods.random_label import RandomLabel
 from unlearnbench.registry import METHODS
@@ -17,14 +15,13 @@ from unlearnbench.registry import METHODS
 class SalUn(RandomLabel):
     version = "1"
 
-    def __init__(self, epochs: int = 2, lr: float = 0.01, mask_fraction: float = 0.5,
-                 batch_size: Optional[int] = None, localize: str = "none",
-                 localize_budget: float = 0.3):
-        super().__init__(epochs, lr, batch_size, localize, localize_budget)
+    def __init__(self, mask_fraction: float = 0.5, **keys):
+        super().__init__(**keys)
         self.mask_fraction = check_fraction(mask_fraction, "method.mask_fraction")
 
     def unlearn(self, model, data, ctx):
         with ctx.timer("precompute"):
             saliency = saliency_mask(model, data.forget, ctx, self.mask_fraction)
-        ctx.extras["salun_mask_fraction"] = saliency.fraction
-        return self.relabel_and_train(model, data, ctx, base=saliency, desc="salun")
+        out = self.relabel_and_train(model, data, ctx, base=saliency)
+        out.stats["mask_fraction"] = saliency.fraction
+        return out

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from unlearnbench.engine import make_optimizer, train_loop
 from unlearnbench.methods.localize import Localization
 from unlearnbench.errors import ConfigError
-from unlearnbench.methods.base import Method
+from unlearnbench.methods.base import Method, Unlearned
 from unlearnbench.methods.common import check_positive, split_batches
 from unlearnbench.registry import METHODS
 
@@ -104,5 +104,6 @@ class Scrub(Method):
 
             opt.register_step_pre_hook(clip_max_steps)
         with self.localization.restrict(model, data, ctx) as hooks:
-            return train_loop(model, make_batches, loss_fn, opt, max(self.max_steps, self.min_steps),
-                              ctx, "scrub", after_step=hooks)
+            train_loop(model, make_batches, loss_fn, opt, max(self.max_steps, self.min_steps),
+                       ctx, "scrub", after_step=hooks)
+        return Unlearned(model, self.localization.stats())

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from unlearnbench.engine import batches
-from unlearnbench.methods.base import Method
+from unlearnbench.methods.base import Method, Unlearned
 from unlearnbench.methods.common import ce, check_positive, concat
 from unlearnbench.registry import METHODS
 
@@ -79,5 +79,5 @@ class SelectiveSynapticDampening(Method):
             fisher_all = diagonal_fisher(model, concat(data.forget, data.retain), ctx, bs, stream=42)
         params = [p for p in model.parameters() if p.requires_grad]
         dampened = dampen(params, fisher_forget, fisher_all, self.alpha, self.lam)
-        ctx.extras["ssd"] = {"dampened": dampened, "total": sum(p.numel() for p in params)}
-        return model
+        total = sum(p.numel() for p in params)
+        return Unlearned(model, {"dampened": dampened, "dampened_fraction": dampened / max(total, 1)})

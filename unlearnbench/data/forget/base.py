@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -68,11 +67,4 @@ def build_forget_spec(cfg: Dict[str, Any]) -> ForgetSpec:
     """Builds the configured spec; unknown keys name the offending `forget.` key."""
     from unlearnbench.registry import FORGET_SPECS
 
-    cfg = dict(cfg)
-    cls = FORGET_SPECS.get(cfg.pop("name"))
-    params = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = set(cfg) - params
-    if unknown:
-        raise ConfigError(f"forget.{sorted(unknown)[0]}",
-                          f"not a key of forget set '{cls.registry_name}'; it takes {sorted(params)}")
-    return cls(**cfg)
+    return FORGET_SPECS.build(cfg, "forget")

@@ -1,0 +1,178 @@
+"""The plan: every config group validated and built before any data loads or model trains."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from unlearnbench.cache import array_sha, file_sha256, training_material
+from unlearnbench.data.bundle import LOCATION_KEYS, DataBundle, check_dataset
+from unlearnbench.data.forget import ForgetSet, ForgetSpec, build_forget_spec
+from unlearnbench.engine import Recipe, RunContext, configure_threads
+from unlearnbench.errors import ConfigError
+from unlearnbench.evaluators import Evaluator, build_evaluators
+from unlearnbench.methods import Method, build_method
+from unlearnbench.models import build_model
+from unlearnbench.registry import MODELS, coerce
+
+log = logging.getLogger("unlearnbench")
+
+# Top-level keys and their types (the rest are checked by their own groups).
+TOP_LEVEL: Dict[str, Any] = {"seed": int, "overwrite": bool, "progress": bool, "threads": Optional[int],
+                             "save_models": bool, "original_path": Optional[str],
+                             "oracle_path": Optional[str], "plugins": Optional[List[str]]}
+CHECKPOINT_KEYS = {"original": "original_path", "oracle": "oracle_path"}
+
+
+@dataclass
+class CheckpointFile:
+    """A user's trained state dict (``original_path`` / ``oracle_path``) and its sha256."""
+
+    path: Path
+    sha: str
+    key: str  # the config key that named it
+
+
+@dataclass
+class Plan:
+    """Everything built from the config before any expensive work."""
+
+    method: Method
+    spec: ForgetSpec
+    evaluators: List[Evaluator]
+    recipe: Recipe
+    device: torch.device
+    seed: int
+    dataset: Dict[str, Any]
+    model: Dict[str, Any]
+    data_root: str
+    experiment: str = ""
+    progress: bool = True
+    threads: Optional[int] = None
+    save_models: bool = False
+    checkpoints: Dict[str, CheckpointFile] = field(default_factory=dict)
+
+    def start(self, cache: Any) -> RunContext:
+        """Seeds every RNG, sets CPU threads and returns the run's context."""
+        seed_everything(self.seed)
+        configure_threads(self.threads)
+        return RunContext(device=self.device, seed=self.seed, recipe=self.recipe,
+                          show_progress=self.progress, cache=cache)
+
+    def new_model(self, data: DataBundle) -> nn.Module:
+        """A freshly initialised model of the configured architecture for ``data``."""
+        return build_model(self.model, data.input_shape, data.num_classes)
+
+    def training_material(self, data: DataBundle, forget: ForgetSet, stage: str,
+                          prepared_rows: Optional[str] = None) -> Dict[str, Any]:
+        """The cache-key material of the original (on ``data``) or the oracle (on D_r).
+
+        The forget set joins the key of the oracle always, and of the original when the
+        spec rewrites training labels; ``prepared_rows`` (hash of forget rows an evaluator
+        rewrote, SPD's inject mode) joins the original's.
+        """
+        dataset = {k: v for k, v in self.dataset.items() if k not in LOCATION_KEYS}
+        forget_part = None
+        if stage == "oracle" or self.spec.modifies_train:
+            forget_part = {"spec": self.spec.describe(),
+                           "indices_sha": array_sha(forget.forget_idx.numpy().tobytes())}
+        m = training_material(dataset, data.fingerprint(), self.model, self.recipe.cache_material(),
+                              self.seed, forget_part)
+        if prepared_rows is not None:
+            m["prepared_forget_rows"] = prepared_rows
+        return m
+
+    def load_checkpoint(self, stage: str, model: nn.Module) -> Dict[str, torch.Tensor]:
+        """The state dict in ``<stage>_path``, checked against ``model``'s shapes."""
+        ckpt = self.checkpoints[stage]
+        return read_state_dict(ckpt.path, ckpt.key, model)
+
+
+def read_state_dict(path: Path, key: str, model: nn.Module) -> Dict[str, torch.Tensor]:
+    """A state dict from ``path`` (tensors only: ``weights_only``) that fits ``model``."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 (any unreadable file is the same user error)
+        raise ConfigError(key, f"{path} is not a readable torch state dict ({err.__class__.__name__}: "
+                               f"{str(err).splitlines()[0][:200]})") from err
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]  # a training checkpoint that wraps the weights
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(key, f"{path} does not hold a state dict (name -> tensor)")
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        detail = "; ".join(filter(None, [
+            f"missing {missing[:3]}" if missing else "", f"unexpected {unexpected[:3]}" if unexpected else "",
+            f"wrong shapes {wrong[:3]}" if wrong else ""]))
+        raise ConfigError(key, f"{path} does not fit the configured model ({detail}); "
+                               "check model=..., its keys and the dataset")
+    return state
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", "CUDA was requested but is not available; use device=cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ConfigError("device", f"'{name}' is not auto, cpu or cuda[:N]")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _top_level(c: Dict[str, Any]) -> Dict[str, Any]:
+    top = {k: coerce(c.get(k), hint, k) for k, hint in TOP_LEVEL.items() if k in c}
+    if top.get("seed") is not None and top["seed"] < 0:
+        raise ConfigError("seed", f"must be a non-negative integer, got {top['seed']}")
+    if top.get("threads") is not None and top["threads"] <= 0:
+        raise ConfigError("threads", f"must be a positive count or null, got {top['threads']}")
+    return top
+
+
+def _checkpoints(top: Dict[str, Any]) -> Dict[str, CheckpointFile]:
+    out = {}
+    for stage, key in CHECKPOINT_KEYS.items():
+        if top.get(key):
+            path = Path(top[key]).expanduser()
+            if not path.is_file():
+                raise ConfigError(key, f"no file at {path}")
+            out[stage] = CheckpointFile(path, file_sha256(path), key)
+    return out
+
+
+def plan(cfg: DictConfig) -> Plan:
+    """Builds and validates every component; raises ConfigError naming the key."""
+    from unlearnbench.plugins import load_plugins
+
+    c = OmegaConf.to_container(cfg, resolve=True)
+    top = _top_level(c)
+    load_plugins(top.get("plugins") or ())  # before any registry look-up
+    check_dataset(c["dataset"])
+    MODELS.validate(c["model"], "model", given=("input_shape", "num_classes"))
+    return Plan(
+        method=build_method(c["method"]),
+        spec=build_forget_spec(c["forget"]),
+        evaluators=build_evaluators(c["eval"]["evaluators"], c["eval"].get("params")),
+        recipe=Recipe.from_cfg(c["train"]),
+        device=resolve_device(str(c["device"])),
+        seed=top["seed"], dataset=c["dataset"], model=c["model"], data_root=str(c["data_root"]),
+        experiment=c.get("experiment_name") or "", progress=top.get("progress", True),
+        threads=top.get("threads"), save_models=top.get("save_models", False),
+        checkpoints=_checkpoints(top),
+    )
