@@ -62,7 +62,7 @@ class Bench:
         from unlearnbench.data import load_data
         from unlearnbench.engine import RunContext, configure_threads
         from unlearnbench.methods import UnlearnData
-        from unlearnbench.pipeline import plan
+        from unlearnbench.plan import plan
 
         self.args = args
         self.overrides = [f"dataset={args.dataset}", f"model={args.model}", f"device={args.device}",
@@ -72,20 +72,19 @@ class Bench:
         self.threads = configure_threads(args.threads)
         p = plan(self.cfg)
         self.device, self.recipe = p.device, p.recipe
-        self.ctx = RunContext(device=p.device, seed=int(self.cfg.seed), recipe=p.recipe, num_classes=0,
-                              show_progress=False)
+        self.ctx = RunContext(device=p.device, seed=int(self.cfg.seed), recipe=p.recipe, show_progress=False)
         t0 = time.perf_counter()
         from omegaconf import OmegaConf
 
         self.data = load_data(OmegaConf.to_container(self.cfg.dataset, resolve=True), self.cfg.data_root,
                               p.device)
         self.data_s = time.perf_counter() - t0
-        self.ctx.num_classes = self.data.num_classes
-        forget = p.spec.select(self.data, self.ctx.seed)
+        self.forget = forget = p.spec.select(self.data, self.ctx.seed)
         dev_f, dev_r = forget.forget_idx.to(p.device), forget.retain_idx.to(p.device)
         self.udata = UnlearnData(forget=self.data.train.subset(dev_f), retain=self.data.train.subset(dev_r),
                                  val=self.data.val, forget_idx=forget.forget_idx,
-                                 retain_idx=forget.retain_idx, num_classes=self.data.num_classes)
+                                 retain_idx=forget.retain_idx, num_classes=self.data.num_classes,
+                                 new_model=lambda: p.new_model(self.data))
         self.torch = torch
 
     def new_model(self):
@@ -156,7 +155,8 @@ def section_stages(b: Bench) -> None:
     from unlearnbench.engine import fit
     from unlearnbench.evaluators import EvalContext, Scored
     from unlearnbench.evaluators.base import ROLES
-    from unlearnbench.pipeline import plan
+    from unlearnbench.pipeline import unlearn_stage
+    from unlearnbench.plan import plan
     from unlearnbench.registry import EVALUATORS, METHODS
 
     rows = [["data load", b.data_s, ""]]
@@ -164,13 +164,13 @@ def section_stages(b: Bench) -> None:
     rows.append(["train original", t, f"{b.recipe.epochs} epoch(s) on {len(b.data.train)}"])
     t, oracle = b.timed(lambda: fit(b.new_model(), b.udata.retain, b.recipe, b.ctx, desc="oracle"))
     rows.append(["train oracle (retrain)", t, f"{b.recipe.epochs} epoch(s) on {len(b.udata.retain)}"])
-    b.ctx.original, b.ctx.oracle, b.ctx.extras["oracle_train_s"] = original, oracle, t
     unlearned: Dict[str, object] = {}
     for name in METHODS.names():
         try:
             p = plan(compose([*b.overrides, f"method={name}"]))
             b.ctx.recipe = p.recipe
-            t, unlearned[name] = b.timed(lambda: p.method.unlearn(copy.deepcopy(original), b.udata, b.ctx))
+            t, result = b.timed(lambda: unlearn_stage(p, original, oracle, b.udata, b.ctx))
+            unlearned[name] = result.model
             rows.append([f"method {name}", t, ""])
         except Exception as err:  # a benchmark reports a broken method and goes on
             rows.append([f"method {name}", "failed", f"{type(err).__name__}: {err}"[:80]])
@@ -192,15 +192,15 @@ def section_stages(b: Bench) -> None:
     rows.append(["scoring (logits, 3 models)", t, f"{3 * n} forward passes in eval batches"])
     import sklearn.metrics  # noqa: F401  (imported once here, not inside the first evaluator's time)
 
-    ectx = EvalContext(run=b.ctx, scored=scored, timings={"original": None, "retrain": 1.0, "unlearned": 1.0})
+    ectx = EvalContext(run=b.ctx, scored=scored, timings={"original": None, "retrain": 1.0, "unlearned": 1.0},
+                       data=b.data, forget=b.forget)
     for name in EVALUATORS.names():
         try:
             ev = EVALUATORS.get(name)()
-            ectx.results = {}
             total = 0.0
-            for role in ("retrain", "original", "unlearned"):
+            for role in ("retrain", "original", "unlearned"):  # results accumulate: avg_gap reads earlier ones
                 t, res = b.timed(lambda: ev.evaluate(scored[role], ectx))
-                ectx.results[role] = res
+                ectx.results.setdefault(role, {}).update(res)
                 total += t
             rows.append([f"evaluator {name}", total, "3 roles"])
         except Exception as err:

@@ -28,9 +28,9 @@ def run_pipeline(run_cfg):
     from unlearnbench.pipeline import run
 
     def go(overrides: Sequence[str] = (), name: str = "run") -> pd.DataFrame:
-        path = run(run_cfg(overrides, name))
-        assert path is not None and path.exists()
-        return pd.read_csv(path)
+        result = run(run_cfg(overrides, name))
+        assert not result.skipped and result.metrics_path.exists()
+        return pd.read_csv(result.metrics_path)
 
     return go
 

@@ -27,7 +27,7 @@ def _mlp():
 def _solo(split, mask, seed, recipe, factory=_mlp):
     torch.manual_seed(seed)
     model = factory()
-    ctx = RunContext(device=CPU, seed=seed, recipe=recipe, num_classes=4, show_progress=False)
+    ctx = RunContext(device=CPU, seed=seed, recipe=recipe, show_progress=False)
     fit(model, split.subset(mask.nonzero().squeeze(1)), recipe, ctx, desc="solo", stream=0)
     return model.state_dict()
 
@@ -40,7 +40,7 @@ def test_bank_member_equals_model_trained_alone(optimizer, augment):
         [[0.3], [0.5], [0.8]])
     recipe = Recipe(epochs=2, batch_size=16, optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 1e-3,
                     weight_decay=5e-4, schedule="cosine", warmup_epochs=0.5, augment=augment)
-    ctx = RunContext(device=CPU, seed=0, recipe=recipe, num_classes=4, show_progress=False)
+    ctx = RunContext(device=CPU, seed=0, recipe=recipe, show_progress=False)
     assert can_vmap(_mlp(), recipe)
     bank = train_bank(_mlp, split, masks, recipe, ctx, seeds=[7, 8, 9])
     assert len(bank) == 3
@@ -60,7 +60,7 @@ def test_bank_with_buffers_falls_back_to_fit():
     masks = random_halves(len(split), 2, torch.Generator().manual_seed(0))
     assert masks.sum(1).tolist() == [32, 32]
     recipe = Recipe(epochs=1, batch_size=16)
-    ctx = RunContext(device=CPU, seed=0, recipe=recipe, num_classes=4, show_progress=False)
+    ctx = RunContext(device=CPU, seed=0, recipe=recipe, show_progress=False)
     assert not can_vmap(bn_model(), recipe)
     bank = train_bank(bn_model, split, masks, recipe, ctx, seeds=[1, 2])
     torch.testing.assert_close(bank[1], _solo(split, masks[1], 2, recipe, bn_model))
@@ -68,7 +68,7 @@ def test_bank_with_buffers_falls_back_to_fit():
 
 def test_bad_masks():
     split = _data(10)
-    ctx = RunContext(device=CPU, seed=0, recipe=Recipe(), num_classes=4, show_progress=False)
+    ctx = RunContext(device=CPU, seed=0, recipe=Recipe(), show_progress=False)
     with pytest.raises(ValueError, match="masks must be"):
         train_bank(_mlp, split, torch.ones(2, 9, dtype=torch.bool), Recipe(), ctx)
     with pytest.raises(ValueError, match="at least one"):
@@ -82,7 +82,7 @@ def test_bank_is_faster_than_one_after_another():
     split = Split(torch.randn(4000, 1, 8, 8, generator=g), torch.randint(0, 10, (4000,), generator=g))
     masks = random_halves(4000, 16, g)
     recipe = Recipe(epochs=2, batch_size=128)
-    ctx = RunContext(device=CPU, seed=0, recipe=recipe, num_classes=10, show_progress=False)
+    ctx = RunContext(device=CPU, seed=0, recipe=recipe, show_progress=False)
 
     def factory():
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))

@@ -100,7 +100,7 @@ def _toy(n=64):
 
 def test_compile_flag_is_ignored_on_cpu(caplog):
     recipe = Recipe(epochs=1, batch_size=16, compile=True)
-    ctx = RunContext(device=CPU, seed=0, recipe=recipe, num_classes=2, show_progress=False)
+    ctx = RunContext(device=CPU, seed=0, recipe=recipe, show_progress=False)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
     before = model[1].weight.detach().clone()
     with caplog.at_level(logging.INFO, logger="unlearnbench"):
@@ -112,7 +112,7 @@ def test_compile_flag_is_ignored_on_cpu(caplog):
 def test_training_through_a_compiled_wrapper_trains_the_model():
     """The wiring fit uses on CUDA, exercised with the compiler-free ``eager`` backend."""
     recipe = Recipe(epochs=1, batch_size=16, compile=True)
-    ctx = RunContext(device=CPU, seed=0, recipe=recipe, num_classes=2, show_progress=False)
+    ctx = RunContext(device=CPU, seed=0, recipe=recipe, show_progress=False)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
     twin = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
@@ -131,7 +131,7 @@ def test_training_through_a_compiled_wrapper_trains_the_model():
 
 def test_predict_is_batched_and_exact():
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).train()
-    ctx = RunContext(device=CPU, seed=0, recipe=Recipe(eval_batch_size=7), num_classes=3,
+    ctx = RunContext(device=CPU, seed=0, recipe=Recipe(eval_batch_size=7),
                      show_progress=False)
     x = _toy(20).x
     out = predict(model, x, ctx)
@@ -144,7 +144,7 @@ def test_predict_is_batched_and_exact():
 def test_cuda_step_loop_never_syncs_and_inputs_are_channels_last():
     dev = torch.device("cuda")
     recipe = Recipe(epochs=2, batch_size=32, augment="crop_flip")
-    ctx = RunContext(device=dev, seed=0, recipe=recipe, num_classes=2, show_progress=False)
+    ctx = RunContext(device=dev, seed=0, recipe=recipe, show_progress=False)
     split = Split(torch.randn(256, 3, 8, 8, device=dev), torch.randint(0, 2, (256,), device=dev))
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                           nn.Linear(8, 2)).to(dev).to(memory_format=torch.channels_last)

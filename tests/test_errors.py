@@ -17,7 +17,41 @@ def no_training(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("training started before the config was validated")
 
-    monkeypatch.setattr(pipeline, "train_model", boom)
+    monkeypatch.setattr(pipeline, "train_stage", boom)
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """Fails the test if any data starts loading."""
+    import unlearnbench.pipeline as pipeline
+
+    def boom(*args, **kwargs):
+        raise AssertionError("data loading started before the config was validated")
+
+    monkeypatch.setattr(pipeline, "load_stage", boom)
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["forget.fraction=abc"], "forget.fraction"),
+    (["seed=-1"], "seed"),
+    (["seed=1.5"], "seed"),
+    (["method.epochs=1.5"], "method.epochs"),
+    (["method.batch_size=0"], "method.batch_size"),
+    (["method.localize=7"], "method.localize"),
+    (["+model.colour=1"], "model.colour"),
+    (["model.hidden=abc"], "model.hidden"),
+    (["+dataset.colour=1"], "dataset.colour"),
+    (["dataset.val_fraction=abc"], "dataset.val_fraction"),
+    (["train.epochs=2.5"], "train.epochs"),
+    (["progress=maybe"], "progress"),
+    (["+eval.params={accuracy: {nope: 1}}"], "eval.params.accuracy.nope"),
+    (["original_path=/nonexistent/model.pt"], "original_path"),
+    (["plugins=[no_such_plugin_module]"], "plugins"),
+])
+def test_bad_values_are_refused_before_any_data_loads(run_cfg, no_data, overrides, key):
+    with pytest.raises((ConfigError, UnknownNameError)) as err:
+        run(run_cfg(overrides))
+    assert f"`{key}`" in str(err.value)
 
 
 def test_unknown_group_option_lists_choices():

@@ -16,7 +16,7 @@ from unlearnbench.models import build_model
 
 
 def make_ctx(**recipe):
-    return RunContext(device=torch.device("cpu"), seed=0, recipe=Recipe(**recipe), num_classes=10,
+    return RunContext(device=torch.device("cpu"), seed=0, recipe=Recipe(**recipe),
                       show_progress=False)
 
 
@@ -55,18 +55,19 @@ def unlearn(memorised, **keys):
     ctx = make_ctx(batch_size=50, lr=0.05)
     method = build_method({"name": "lightweight", "batch_size": 50, **keys})
     out = method.unlearn(copy.deepcopy(model), data, ctx)
-    return out, data, ctx
+    return out.model, data, out
 
 
 def test_stops_when_forget_accuracy_reaches_validation_accuracy_plus_delta(memorised):
     model, data = memorised
     ctx0 = make_ctx()
     assert accuracy(model, data.forget, ctx0) > accuracy(model, data.val, ctx0) + 0.5  # memorised
-    out, data, ctx = unlearn(memorised, check_every=2, delta=0.01, max_epochs=20)
+    out, data, res = unlearn(memorised, check_every=2, delta=0.01, max_epochs=20)
+    ctx = make_ctx()
     per_epoch = len(data.retain) // 50
-    checks = ctx.extras["method_checks"]
-    assert ctx.extras["method_stopped_early"] and ctx.extras["method_steps"] < 20 * per_epoch
-    assert ctx.extras["method_steps"] == checks[-1]["step"] == 2 * len(checks)
+    checks = res.details["checks"]
+    assert res.stats["stopped_early"] and res.stats["steps"] < 20 * per_epoch
+    assert res.stats["steps"] == checks[-1]["step"] == 2 * len(checks)
     assert len(checks) > 1  # not trivially satisfied at the first check
     assert all(c["forget_acc"] > c["val_acc"] + 0.01 and not c["stop"] for c in checks[:-1])
     last = checks[-1]
@@ -74,22 +75,22 @@ def test_stops_when_forget_accuracy_reaches_validation_accuracy_plus_delta(memor
     # the returned model is the one that passed the check
     assert accuracy(out, data.forget, ctx) == pytest.approx(last["forget_acc"])
     assert accuracy(out, data.val, ctx) == pytest.approx(last["val_acc"])
-    assert ctx.extras["method_epochs"] == pytest.approx(ctx.extras["method_steps"] / per_epoch)
+    assert res.stats["epochs"] == pytest.approx(res.stats["steps"] / per_epoch)
 
 
 def test_mia_stop_requires_both_conditions(memorised):
-    _, _, ctx = unlearn(memorised, check_every=2, delta=0.01, max_epochs=20, mia_stop=True)
-    for c in ctx.extras["method_checks"]:
+    _, _, res = unlearn(memorised, check_every=2, delta=0.01, max_epochs=20, mia_stop=True)
+    for c in res.details["checks"]:
         assert c["stop"] == (c["forget_acc"] <= c["val_acc"] + 0.01 and c["mia_acc"] <= 0.51)
-    assert ctx.extras["method_checks"][-1]["stop"]
+    assert res.details["checks"][-1]["stop"]
 
 
 def test_cap_on_epochs_is_honoured(memorised):
-    out, data, ctx = unlearn(memorised, check_every=10**6, max_epochs=2)
+    out, data, res = unlearn(memorised, check_every=10**6, max_epochs=2)
     per_epoch = len(data.retain) // 50
-    assert ctx.extras["method_steps"] == 2 * per_epoch
-    assert ctx.extras["method_epochs"] == 2.0
-    assert not ctx.extras["method_stopped_early"] and ctx.extras["method_checks"] == []
+    assert res.stats["steps"] == 2 * per_epoch
+    assert res.stats["epochs"] == 2.0
+    assert not res.stats["stopped_early"] and res.details["checks"] == []
 
 
 def test_noise_std_is_sigma_times_each_tensors_std():
@@ -124,11 +125,14 @@ def test_bad_keys_raise_config_error_naming_the_key(key, value):
     assert err.value.key == f"method.{key}"
 
 
-def test_smoke_run_reports_its_epochs_through_method_stats(run_pipeline):
+def test_smoke_run_reports_its_epochs_as_method_stats(run_pipeline, tmp_path):
     # smoke: 486 retain examples, default batch 256 -> 2 steps per epoch; no check fires
-    frame = run_pipeline(["method=lightweight", "method.max_epochs=2",
-                          "eval.evaluators=[accuracy,method_stats]"])
+    frame = run_pipeline(["method=lightweight", "method.max_epochs=2", "eval.evaluators=[accuracy]"])
     assert "reconstructed" in frame.method_version.iloc[0]
-    assert metric(frame, "unlearn_steps") == 4.0
-    assert metric(frame, "unlearn_epochs") == 2.0
-    assert frame[(frame.metric == "unlearn_epochs") & (frame.role != "unlearned")].empty
+    assert metric(frame, "method.steps") == 4.0
+    assert metric(frame, "method.epochs") == 2.0
+    assert metric(frame, "method.stopped_early") == 0.0
+    assert frame[(frame.metric == "method.epochs") & (frame.role != "unlearned")].empty
+    import json
+
+    assert json.loads((tmp_path / "run" / "method_details.json").read_text()) == {"checks": []}

@@ -18,9 +18,7 @@ CPU = torch.device("cpu")
 
 
 def make_ctx(seed=0, **recipe):
-    ctx = RunContext(device=CPU, seed=seed, recipe=Recipe(**recipe), num_classes=3, show_progress=False)
-    ctx.extras["model_factory"] = lambda: build_model({"name": "mlp", "hidden": [16]}, (1, 4, 4), 3)
-    return ctx
+    return RunContext(device=CPU, seed=seed, recipe=Recipe(**recipe), show_progress=False)
 
 
 def make_data(n=150, seed=0):
@@ -30,7 +28,8 @@ def make_data(n=150, seed=0):
     split = Split(x, y)
     f_idx, r_idx = torch.arange(0, 30), torch.arange(30, n)
     return UnlearnData(forget=split.subset(f_idx), retain=split.subset(r_idx), val=split.subset(r_idx[:20]),
-                       forget_idx=f_idx, retain_idx=r_idx, num_classes=3)
+                       forget_idx=f_idx, retain_idx=r_idx, num_classes=3,
+                       new_model=lambda: build_model({"name": "mlp", "hidden": [16]}, (1, 4, 4), 3))
 
 
 def make_model(seed=0):
@@ -117,7 +116,7 @@ def test_masked_out_params_stay_bit_identical_through_momentum_and_decay(optimiz
     loc = Localization(localize, 0.2)
     mask = loc.mask(before, data, ctx)
     out = build_method({"name": "finetune", "epochs": 2, "lr": 0.1, "localize": localize,
-                        "localize_budget": 0.2}).unlearn(model, data, ctx)
+                        "localize_budget": 0.2}).unlearn(model, data, ctx).model
     fc = {id(p) for p in classifier_of(out).parameters()}
     moved = 0
     for (name, p), p0 in zip(out.named_parameters(), before.parameters()):
@@ -135,7 +134,7 @@ def test_without_localization_weight_decay_moves_everything():
     ctx = make_ctx(momentum=0.9, weight_decay=5e-4, batch_size=32)
     model, data = make_model(), make_data()
     before = copy.deepcopy(model)
-    out = build_method({"name": "finetune", "epochs": 1, "lr": 0.1}).unlearn(model, data, ctx)
+    out = build_method({"name": "finetune", "epochs": 1, "lr": 0.1}).unlearn(model, data, ctx).model
     changed = sum(int((p != p0).sum()) for p, p0 in zip(out.parameters(), before.parameters()))
     assert changed > 0.9 * n_params(before)
 
@@ -147,15 +146,15 @@ def test_every_retrofitted_method_honours_the_mask(method):
     before = copy.deepcopy(model)
     mask = Localization("random", 0.1).mask(before, data, ctx)
     out = build_method({"name": method, "epochs": 1, "lr": 0.05, "localize": "random",
-                        "localize_budget": 0.1}).unlearn(model, data, ctx)
+                        "localize_budget": 0.1}).unlearn(model, data, ctx).model
     for (name, p), p0 in zip(out.named_parameters(), before.parameters()):
         assert torch.equal(p[~mask.allowed[name]], p0[~mask.allowed[name]]), name
 
 
 def test_localize_none_is_the_unrestricted_method():
     ctx, data = make_ctx(batch_size=32), make_data()
-    a = build_method({"name": "finetune", "epochs": 1}).unlearn(make_model(), data, ctx)
-    b = build_method({"name": "finetune", "epochs": 1, "localize": "none"}).unlearn(make_model(), data, ctx)
+    a = build_method({"name": "finetune", "epochs": 1}).unlearn(make_model(), data, ctx).model
+    b = build_method({"name": "finetune", "epochs": 1, "localize": "none"}).unlearn(make_model(), data, ctx).model
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert "precompute_s" not in ctx.timings
 
@@ -180,20 +179,21 @@ def test_del_resets_masked_elements_to_the_seeded_init_and_keeps_the_rest():
     model = make_model()
     before = copy.deepcopy(model)
     mask = del_mask(before, data.forget, data.retain, ctx, 0.3)
-    init = fresh_init(before, ctx, 21)
-    out = build_method({"name": "del", "lr": 1e-30, "epochs": 1, "batch_size": 32}).unlearn(model, data, ctx)
+    init = fresh_init(before, ctx, 21, data.new_model)
+    result = build_method({"name": "del", "lr": 1e-30, "epochs": 1, "batch_size": 32}).unlearn(model, data, ctx)
+    out = result.model
     for (name, p), p0, pi in zip(out.named_parameters(), before.parameters(), init.parameters()):
         m = mask.allowed[name]
         assert torch.equal(p[~m], p0[~m]) or name.startswith("fc"), name
         assert torch.allclose(p[m], pi[m], atol=1e-20, rtol=0), name
-    assert ctx.extras["del_mask_fraction"] == pytest.approx(round(0.3 * n_params(before)) / n_params(before))
+    assert result.stats["mask_fraction"] == pytest.approx(round(0.3 * n_params(before)) / n_params(before))
 
 
 def test_del_two_runs_same_seed_identical_and_unmasked_frozen():
     data = make_data()
     cfg = {"name": "del", "lr": 0.05, "epochs": 2, "batch_size": 32}
-    a = build_method(cfg).unlearn(make_model(), data, make_ctx(seed=7))
-    b = build_method(cfg).unlearn(make_model(), data, make_ctx(seed=7))
+    a = build_method(cfg).unlearn(make_model(), data, make_ctx(seed=7)).model
+    b = build_method(cfg).unlearn(make_model(), data, make_ctx(seed=7)).model
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     ctx = make_ctx(seed=7)
     before = make_model()
@@ -209,11 +209,11 @@ def test_del_classifier_masked_when_not_trainable():
     before = make_model()
     mask = del_mask(before, data.forget, data.retain, ctx, 0.05)
     out = build_method({"name": "del", "budget": 0.05, "lr": 0.05, "epochs": 1, "batch_size": 32,
-                        "classifier_trainable": False}).unlearn(make_model(), data, ctx)
+                        "classifier_trainable": False}).unlearn(make_model(), data, ctx).model
     m = mask.allowed["fc.weight"]
     assert bool((~m).any()) and torch.equal(out.fc.weight[~m], before.fc.weight[~m])
     trainable = build_method({"name": "del", "budget": 0.05, "lr": 0.05, "epochs": 1,
-                              "batch_size": 32}).unlearn(make_model(), data, make_ctx())
+                              "batch_size": 32}).unlearn(make_model(), data, make_ctx()).model
     assert bool((trainable.fc.weight != before.fc.weight).all())
 
 
@@ -260,7 +260,7 @@ def test_seed_methods_honour_the_mask(method, kwargs):
     before = copy.deepcopy(model)
     mask = Localization("random", 0.1).mask(before, data, ctx)
     out = build_method({"name": method, "localize": "random", "localize_budget": 0.1,
-                        **kwargs}).unlearn(model, data, ctx)
+                        **kwargs}).unlearn(model, data, ctx).model
     moved = 0
     for (name, p), p0 in zip(out.named_parameters(), before.parameters()):
         assert torch.equal(p[~mask.allowed[name]], p0[~mask.allowed[name]]), name

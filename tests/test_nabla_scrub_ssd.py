@@ -29,7 +29,7 @@ def one_thread():
 
 
 def make_ctx(**recipe) -> RunContext:
-    return RunContext(device=torch.device("cpu"), seed=0, recipe=Recipe(**recipe), num_classes=3,
+    return RunContext(device=torch.device("cpu"), seed=0, recipe=Recipe(**recipe),
                       show_progress=False)
 
 
@@ -90,8 +90,8 @@ def test_relu_stops_the_ascent_once_forget_loss_reaches_val_loss():
 def test_alpha_decays_to_zero_over_the_fixed_epochs():
     data, ctx = blob_data(n_forget=40, n_retain=200), make_ctx()
     method = NablaTau(batch_size=16)
-    method.unlearn(small_mlp(), data, ctx)
-    info = ctx.extras["nabla_tau"]
+    result = method.unlearn(small_mlp(), data, ctx)
+    info = {**result.stats, **result.details}
     # s = 40/240; n_F = ceil(40/16) = 3, n_R = ceil(200/16) = 13, E = int(13/6*6) = 13.
     assert info["n_forget_batches"] == 3 and info["n_retain_batches"] == 13
     assert info["epochs"] == 13
@@ -132,15 +132,15 @@ def test_nabla_tau_raises_forget_loss_towards_val_loss_and_honours_max_batches()
 
     before_f, before_v = loss(model, data.forget), loss(model, data.val)
     assert before_f < 0.3 < 2.0 < before_v
-    after = NablaTau(batch_size=8).unlearn(copy.deepcopy(model), data, make_ctx())
+    after = NablaTau(batch_size=8).unlearn(copy.deepcopy(model), data, make_ctx()).model
     # α0 ≈ 0 is plain finetuning on the same batches: the forget term is what lifts L_f.
-    tuned = NablaTau(batch_size=8, alpha0_scale=1e-9).unlearn(copy.deepcopy(model), data, make_ctx())
+    tuned = NablaTau(batch_size=8, alpha0_scale=1e-9).unlearn(copy.deepcopy(model), data, make_ctx()).model
     assert loss(after, data.forget) > before_f + 0.1
     assert loss(after, data.forget) > loss(tuned, data.forget) + 0.1
     assert loss(after, data.forget) < before_v  # lifted towards L_v, not past it
     capped = make_ctx(max_batches=1)
-    NablaTau(batch_size=8).unlearn(copy.deepcopy(model), data, capped)
-    assert capped.extras["nabla_tau"]["steps"] == [1] * capped.extras["nabla_tau"]["epochs"]
+    result = NablaTau(batch_size=8).unlearn(copy.deepcopy(model), data, capped)
+    assert result.details["steps"] == [1] * result.stats["epochs"]
 
 
 def test_nabla_tau_bad_keys_name_the_key():
@@ -169,19 +169,19 @@ def test_scrub_max_steps_move_away_from_teacher_and_zero_weights_move_nothing():
     teacher = small_mlp()
     # No max-step, zero min-step weights, no decay: the loss is 0, the weights must not move.
     still = Scrub(max_steps=0, min_steps=1, alpha=0, gamma=0, weight_decay=0).unlearn(
-        copy.deepcopy(teacher), data, ctx)
+        copy.deepcopy(teacher), data, ctx).model
     for a, b in zip(still.parameters(), teacher.parameters()):
         assert torch.equal(a, b)
     # KL(teacher‖student) has zero gradient at student = teacher, so a lone max-step from
     # the start cannot move; once a min-epoch has moved the student, max-steps push it away
     # from the teacher on D_f: compare the same min-epochs with and without max-steps.
     lone = Scrub(max_steps=1, min_steps=1, alpha=0, gamma=0, weight_decay=0).unlearn(
-        copy.deepcopy(teacher), data, ctx)
+        copy.deepcopy(teacher), data, ctx).model
     assert all(torch.equal(a, b) for a, b in zip(lone.parameters(), teacher.parameters()))
 
     def forget_gap(max_steps, **kw):
         student = Scrub(max_steps=max_steps, min_steps=3, lr=0.05, forget_batch_size=16,
-                        **kw).unlearn(copy.deepcopy(teacher), data, make_ctx())
+                        **kw).unlearn(copy.deepcopy(teacher), data, make_ctx()).model
         with torch.no_grad():
             return distill_kl(student(data.forget.x), teacher(data.forget.x), 4.0).item()
 
@@ -212,17 +212,17 @@ def test_ssd_dampens_exactly_the_selected_parameters_by_beta():
     data = UnlearnData(forget=forget, retain=retain, val=retain, forget_idx=torch.tensor([0]),
                        retain_idx=torch.tensor([1, 2, 3]), num_classes=2)
     ctx = make_ctx()
-    SelectiveSynapticDampening(lam=1.0, alpha=10.0, batch_size=8).unlearn(model, data, ctx)
+    result = SelectiveSynapticDampening(lam=1.0, alpha=10.0, batch_size=8).unlearn(model, data, ctx)
     torch.testing.assert_close(model.weight[:, 0], before[:, 0] / 16, rtol=1e-6, atol=0)
     assert torch.equal(model.weight[:, 1], before[:, 1])  # unselected: bit-identical
-    assert ctx.extras["ssd"]["dampened"] == 2
+    assert result.stats["dampened"] == 2
     assert ctx.timings["precompute_s"] > 0
     # With α = 20 the ratio 16 does not pass the threshold: nothing changes.
     model.weight.data.copy_(before)
-    SelectiveSynapticDampening(lam=1.0, alpha=20.0, batch_size=8).unlearn(model, data, make_ctx())
+    SelectiveSynapticDampening(lam=1.0, alpha=20.0, batch_size=8).unlearn(model, data, make_ctx()).model
     assert torch.equal(model.weight, before)
     # λ = 4 gives β = 4/16.
-    SelectiveSynapticDampening(lam=4.0, alpha=10.0, batch_size=8).unlearn(model, data, make_ctx())
+    SelectiveSynapticDampening(lam=4.0, alpha=10.0, batch_size=8).unlearn(model, data, make_ctx()).model
     torch.testing.assert_close(model.weight[:, 0], before[:, 0] / 4, rtol=1e-6, atol=0)
 
 

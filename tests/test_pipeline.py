@@ -22,11 +22,12 @@ def test_default_run_writes_tidy_metrics(run_pipeline, tmp_path):
 def test_finished_run_is_skipped_unless_overwrite(run_cfg):
     from unlearnbench.pipeline import run
 
-    first = run(run_cfg())
+    first = run(run_cfg()).metrics_path
     stamp = first.stat().st_mtime_ns
-    assert run(run_cfg()) is None
+    again = run(run_cfg())
+    assert again.skipped and again.models == {} and len(again.metrics) > 0
     assert first.stat().st_mtime_ns == stamp
-    assert run(run_cfg(["overwrite=true"])) == first
+    assert run(run_cfg(["overwrite=true"])).metrics_path == first
 
 
 def test_oracle_and_original_are_cached_across_methods(run_pipeline):

@@ -1,39 +1,45 @@
 """Every registered component: has a config, its YAML keys match its constructor, and it runs."""
 
-import inspect
 from pathlib import Path
 
 import pytest
 import yaml
 
-from unlearnbench.config import config_dir
+from unlearnbench.config import compose, config_dir
 from unlearnbench.data.forget.base import ForgetSpec
-from unlearnbench.methods.base import constructor_keys
 from unlearnbench.registry import DATASETS, FORGET_SPECS, METHODS, MODELS, UnknownNameError
 
 CONF = Path(config_dir())
 
 
 def yaml_keys(group: str, name: str) -> set:
-    data = yaml.safe_load((CONF / group / f"{name}.yaml").read_text())
-    return set(data) - {"name", "defaults"}
+    """The keys of ``<group>=<name>`` as Hydra composes it (shared defaults included)."""
+    from omegaconf import OmegaConf
+
+    block = OmegaConf.to_container(compose([f"{group}={name}"])[group])
+    return set(block) - {"name"}
+
+
+def test_shared_method_files_are_not_methods():
+    shared = {p.stem for p in (CONF / "method").glob("_*.yaml")}
+    assert shared == {"_gradient", "_localize"}
+    assert not shared & set(METHODS.names())
 
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_method_yaml_keys_equal_constructor_parameters(name):
-    assert yaml_keys("method", name) == constructor_keys(METHODS.get(name))
+    assert yaml_keys("method", name) == set(METHODS.keys_of(name)), (
+        f"conf/method/{name}.yaml must list exactly the constructor's keys")
 
 
 @pytest.mark.parametrize("name", FORGET_SPECS.names())
 def test_forget_yaml_keys_equal_constructor_parameters(name):
-    params = set(inspect.signature(FORGET_SPECS.get(name).__init__).parameters) - {"self"}
-    assert yaml_keys("forget", name) == params
+    assert yaml_keys("forget", name) == set(FORGET_SPECS.keys_of(name))
 
 
 @pytest.mark.parametrize("name", MODELS.names())
 def test_model_yaml_keys_equal_factory_parameters(name):
-    params = set(inspect.signature(MODELS.get(name)).parameters) - {"input_shape", "num_classes"}
-    assert yaml_keys("model", name) == params
+    assert yaml_keys("model", name) == set(MODELS.keys_of(name, ("input_shape", "num_classes")))
 
 
 @pytest.mark.parametrize("name", DATASETS.names())

@@ -18,8 +18,8 @@ def same(a, b):
 def test_salun_with_full_mask_is_random_label_exactly():
     data = make_data()
     a = build_method({"name": "salun", "mask_fraction": 1.0, "epochs": 1}).unlearn(
-        make_model(), data, make_ctx(batch_size=32))
-    b = build_method({"name": "random_label", "epochs": 1}).unlearn(make_model(), data, make_ctx(batch_size=32))
+        make_model(), data, make_ctx(batch_size=32)).model
+    b = build_method({"name": "random_label", "epochs": 1}).unlearn(make_model(), data, make_ctx(batch_size=32)).model
     assert same(a, b)
 
 
@@ -29,14 +29,15 @@ def test_salun_moves_only_salient_weights(optimizer):
     data, model = make_data(), make_model()
     before = copy.deepcopy(model)
     mask = saliency_mask(before, data.forget, ctx, 0.5)
-    out = build_method({"name": "salun", "epochs": 2, "lr": 0.1}).unlearn(model, data, ctx)
+    result = build_method({"name": "salun", "epochs": 2, "lr": 0.1}).unlearn(model, data, ctx)
+    out = result.model
     changed = 0
     for (name, p), p0 in zip(out.named_parameters(), before.parameters()):
         m = mask.allowed[name]
         assert torch.equal(p[~m], p0[~m]), name  # classifier included: SalUn masks it too
         changed += int((p != p0).sum())
     assert 0 < changed <= round(0.5 * n_params(before))
-    assert ctx.extras["salun_mask_fraction"] == pytest.approx(round(0.5 * n_params(before)) / n_params(before))
+    assert result.stats["mask_fraction"] == pytest.approx(round(0.5 * n_params(before)) / n_params(before))
 
 
 def test_salun_mask_is_the_top_half_of_the_forget_gradient():
@@ -62,17 +63,17 @@ def test_l1_weight_decays_linearly_to_zero():
 
 def test_l1_sparse_with_zero_alpha_is_finetune_exactly():
     data = make_data()
-    a = build_method({"name": "l1_sparse", "alpha": 0.0, "epochs": 1}).unlearn(make_model(), data, make_ctx(batch_size=32))
-    b = build_method({"name": "finetune", "epochs": 1}).unlearn(make_model(), data, make_ctx(batch_size=32))
+    a = build_method({"name": "l1_sparse", "alpha": 0.0, "epochs": 1}).unlearn(make_model(), data, make_ctx(batch_size=32)).model
+    b = build_method({"name": "finetune", "epochs": 1}).unlearn(make_model(), data, make_ctx(batch_size=32)).model
     assert same(a, b)
 
 
 def test_l1_sparse_shrinks_the_l1_norm_compared_with_finetune():
     data = make_data()
     l1 = build_method({"name": "l1_sparse", "alpha": 0.5, "epochs": 2, "lr": 0.05}).unlearn(
-        make_model(), data, make_ctx(batch_size=32, weight_decay=0.0))
+        make_model(), data, make_ctx(batch_size=32, weight_decay=0.0)).model
     ft = build_method({"name": "finetune", "epochs": 2, "lr": 0.05}).unlearn(make_model(), data,
-                                                                 make_ctx(batch_size=32, weight_decay=0.0))
+                                                                 make_ctx(batch_size=32, weight_decay=0.0)).model
     norm = lambda m: sum(float(p.detach().abs().sum()) for p in m.parameters())  # noqa: E731
     assert norm(l1) < 0.95 * norm(ft)
 

@@ -114,7 +114,9 @@ def test_prepare_data_hooks_may_only_rewrite_forget_inputs():
     from unlearnbench.data.bundle import DataBundle, Split
     from unlearnbench.data.forget.base import ForgetSet
     from unlearnbench.evaluators.base import Evaluator
-    from unlearnbench.pipeline import _prepare_data
+    from types import SimpleNamespace
+
+    from unlearnbench.pipeline import inject_stage
 
     split = Split(torch.zeros(6, 1, 2, 2), torch.tensor([0, 1, 0, 1, 0, 1]))
     data = DataBundle("toy", split, split.subset(torch.arange(2)), split.subset(torch.arange(2)), 2,
@@ -130,9 +132,9 @@ def test_prepare_data_hooks_may_only_rewrite_forget_inputs():
             x[self.rows] = 0.5
             return replace(data, train=Split(x, data.train.y))
 
-    assert _prepare_data([Evaluator()], data, forget, None) == (data, None)
-    new, sha = _prepare_data([Rewrite([1, 3])], data, forget, None)
+    assert inject_stage(SimpleNamespace(evaluators=[Evaluator()]), data, forget, None) == (data, None)
+    new, sha = inject_stage(SimpleNamespace(evaluators=[Rewrite([1, 3])]), data, forget, None)
     assert float(new.train.x[[1, 3]].min()) == 0.5 and float(new.train.x[[0, 2, 4, 5]].abs().max()) == 0
     assert isinstance(sha, str) and len(sha) == 16
     with pytest.raises(RuntimeError, match="forget rows"):
-        _prepare_data([Rewrite([1, 2])], data, forget, None)  # row 2 is a retain row
+        inject_stage(SimpleNamespace(evaluators=[Rewrite([1, 2])]), data, forget, None)  # row 2 is a retain row

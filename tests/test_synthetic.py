@@ -60,7 +60,7 @@ def _test_accuracy(signal: float) -> float:
     data = load_data(small(n_train=800, n_test=400, channels=1, height=8, width=8, num_classes=4,
                            signal=signal), "", CPU)
     recipe = Recipe(epochs=3, batch_size=64, lr=0.05)
-    ctx = RunContext(device=CPU, seed=0, recipe=recipe, num_classes=4, show_progress=False)
+    ctx = RunContext(device=CPU, seed=0, recipe=recipe, show_progress=False)
     torch.manual_seed(0)
     model = build_model({"name": "mlp", "hidden": [64]}, data.input_shape, 4)
     fit(model, data.train, recipe, ctx, desc="synthetic")
