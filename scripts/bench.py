@@ -194,7 +194,8 @@ def section_stages(b: Bench) -> None:
 
     ectx = EvalContext(run=b.ctx, scored=scored, timings={"original": None, "retrain": 1.0, "unlearned": 1.0},
                        data=b.data, forget=b.forget)
-    for name in EVALUATORS.names():
+    # evaluators that read others' metrics (avg_gap) come after them
+    for name in sorted(EVALUATORS.names(), key=lambda n: bool(EVALUATORS.get(n).requires)):
         try:
             ev = EVALUATORS.get(name)()
             total = 0.0
