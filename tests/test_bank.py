@@ -28,7 +28,7 @@ def _solo(split, mask, seed, recipe, factory=_mlp):
     torch.manual_seed(seed)
     model = factory()
     ctx = RunContext(device=CPU, seed=seed, recipe=recipe, show_progress=False)
-    fit(model, split.subset(mask.nonzero().squeeze(1)), recipe, ctx, desc="solo", stream=0)
+    fit(model, split.subset(mask.nonzero().squeeze(1)), recipe, ctx, desc="solo")
     return model.state_dict()
 
 

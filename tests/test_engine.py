@@ -158,3 +158,18 @@ def test_cuda_step_loop_never_syncs_and_inputs_are_channels_last():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert logits.shape == (256, 2) and logits.dtype == torch.float32
+
+
+def test_named_streams_are_independent_and_reproducible():
+    from unlearnbench.engine.context import stream_seed
+
+    ctx = RunContext(device=CPU, seed=0, recipe=None, show_progress=False)
+    a = torch.rand(5, generator=ctx.generator("localize_mask"))
+    assert torch.equal(a, torch.rand(5, generator=ctx.generator("localize_mask")))
+    assert not torch.equal(a, torch.rand(5, generator=ctx.generator("perturb_noise")))
+    other_seed = RunContext(device=CPU, seed=1, recipe=None, show_progress=False)
+    assert not torch.equal(a, torch.rand(5, generator=other_seed.generator("localize_mask")))
+    assert 0 <= stream_seed(2**40, "x") < 2**63
+    with pytest.raises(TypeError, match="named"):
+        ctx.generator(31)
+

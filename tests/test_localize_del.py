@@ -164,9 +164,9 @@ def test_localize_none_is_the_unrestricted_method():
 def test_fresh_init_is_seeded_and_not_the_originals_init():
     ctx, model = make_ctx(seed=3), make_model()
     state = torch.get_rng_state()
-    a, b = fresh_init(model, ctx, 21), fresh_init(model, ctx, 21)
+    a, b = fresh_init(model, ctx, "fresh_init"), fresh_init(model, ctx, "fresh_init")
     assert torch.equal(torch.get_rng_state(), state)  # the global RNG is left alone
-    c = fresh_init(model, make_ctx(seed=4), 21)
+    c = fresh_init(model, make_ctx(seed=4), "fresh_init")
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert not torch.equal(a.fc.weight, c.fc.weight)
     assert not torch.equal(a.fc.weight, make_model(seed=3).fc.weight)
@@ -179,7 +179,7 @@ def test_del_resets_masked_elements_to_the_seeded_init_and_keeps_the_rest():
     model = make_model()
     before = copy.deepcopy(model)
     mask = del_mask(before, data.forget, data.retain, ctx, 0.3)
-    init = fresh_init(before, ctx, 21, data.new_model)
+    init = fresh_init(before, ctx, "fresh_init", data.new_model)
     result = build_method({"name": "del", "lr": 1e-30, "epochs": 1, "batch_size": 32}).unlearn(model, data, ctx)
     out = result.model
     for (name, p), p0, pi in zip(out.named_parameters(), before.parameters(), init.parameters()):

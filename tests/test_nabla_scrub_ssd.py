@@ -231,7 +231,9 @@ def test_ssd_dampens_exactly_the_selected_parameters_by_beta():
 @pytest.mark.parametrize("method", ["nabla_tau", "scrub", "ssd"])
 def test_methods_run_in_the_pipeline(run_pipeline, method):
     frame = run_pipeline([f"method={method}"])
-    assert str(frame.method_version.iloc[0]) == "1"
+    from unlearnbench.registry import METHODS
+
+    assert str(frame.method_version.iloc[0]) == METHODS.get(method).version
     assert 0.0 <= metric(frame, "forget_acc") <= 1.0
 
 

@@ -63,7 +63,7 @@ def content_key(material: Dict[str, Any]) -> str:
 
 
 # Bump when training an original/oracle changes results, so stale cache entries are not reused.
-TRAIN_STAGE_VERSION = "2"  # 2: one-shot epoch shuffles (engine), threads setting
+TRAIN_STAGE_VERSION = "3"  # 2: one-shot epoch shuffles, threads setting; 3: named random streams
 
 
 def training_material(dataset: Dict[str, Any], fingerprint: str, model: Dict[str, Any],

@@ -182,7 +182,7 @@ def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
     def build():
         model = new_model()
         with ctx.timer(f"{stage}_train"):
-            fit(model, split, ctx.recipe, ctx, desc=f"train {stage}", stream=0)
+            fit(model, split, ctx.recipe, ctx, desc=f"train {stage}")
         return model.state_dict(), {"train_s": ctx.timings[f"{stage}_train_s"]}
 
     state, meta, hit = ctx.cache.get_or_build(stage, material, ctx.device, build)

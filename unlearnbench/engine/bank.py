@@ -43,7 +43,7 @@ def can_vmap(model: nn.Module, recipe: Recipe) -> bool:
 
 
 def train_bank(model_factory: Callable[[], nn.Module], split: Split, masks: Tensor, recipe: Recipe,
-               ctx: RunContext, seeds: Optional[Sequence[int]] = None, stream: int = 0,
+               ctx: RunContext, seeds: Optional[Sequence[int]] = None, stream: str = "train_batches",
                group_size: Optional[int] = None, desc: str = "bank") -> List[StateDict]:
     """Trains one model per row of ``masks`` [K, N] (bool over ``split``'s rows).
 
@@ -90,7 +90,7 @@ def train_bank(model_factory: Callable[[], nn.Module], split: Split, masks: Tens
 
 
 def _train_group(models: List[nn.Module], split: Split, subsets: List[Tensor], seeds: List[int],
-                 recipe: Recipe, ctx: RunContext, stream: int, desc: str) -> List[StateDict]:
+                 recipe: Recipe, ctx: RunContext, stream: str, desc: str) -> List[StateDict]:
     k_models, bs, dev = len(models), recipe.batch_size, ctx.device
     params, buffers = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta").train()

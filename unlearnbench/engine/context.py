@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,9 +30,9 @@ class RunContext:
     def on_cuda(self) -> bool:
         return self.device.type == "cuda"
 
-    def generator(self, offset: int = 0) -> torch.Generator:
-        """A CPU generator seeded from the run seed; ``offset`` separates independent streams."""
-        return torch.Generator().manual_seed(int(self.seed) * 1_000_003 + offset)
+    def generator(self, stream: str) -> torch.Generator:
+        """A CPU generator for the named random ``stream`` of this run (see ``stream_seed``)."""
+        return torch.Generator().manual_seed(stream_seed(self.seed, stream))
 
     def autocast(self) -> contextlib.AbstractContextManager:
         # bf16 needs no loss scaling; on CPU autocast would slow small models down.
@@ -59,6 +60,20 @@ class RunContext:
         finally:
             self.sync()
             self.timings[f"{stage}_s"] = self.timings.get(f"{stage}_s", 0.0) + time.perf_counter() - start
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """The seed of random stream ``stream`` in run ``seed``: a hash of both.
+
+    Streams are named after what they draw (``"retain_batches"``, ``"localize_mask"``), so
+    two draws are independent unless they share a name on purpose (``l1_sparse`` with
+    alpha 0 is ``finetune`` because both draw ``"retain_batches"``); no numeric offsets
+    that could collide.
+    """
+    if not isinstance(stream, str) or not stream:
+        raise TypeError(f"random streams are named by a non-empty string, got {stream!r}")
+    digest = hashlib.sha256(f"{int(seed)}/{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 def available_cores() -> int:

@@ -246,7 +246,7 @@ def cross_entropy(recipe_smoothing: float = 0.0) -> Callable[[nn.Module, Batch],
 
 
 def fit(model: nn.Module, split: Split, recipe: Recipe, ctx: RunContext, desc: str,
-        epochs: Optional[int] = None, lr: Optional[float] = None, stream: int = 0,
+        epochs: Optional[int] = None, lr: Optional[float] = None, stream: str = "train_batches",
         params: Optional[List[Tensor]] = None, after_step: Sequence[Callable[[], None]] = ()
         ) -> nn.Module:
     """Supervised training of ``model`` on ``split`` with the recipe (original, oracle, finetune).

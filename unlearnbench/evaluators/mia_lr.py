@@ -15,13 +15,13 @@ import math
 
 import numpy as np
 
+from unlearnbench.engine.context import stream_seed
 from unlearnbench.errors import ConfigError
 from unlearnbench.evaluators.base import Evaluator, Metric
 from unlearnbench.registry import EVALUATORS
 
 log = logging.getLogger("unlearnbench")
 
-_STREAM = 7_002  # this evaluator's random stream, apart from the methods'
 
 
 def lr_mia_accuracy(member: np.ndarray, nonmember: np.ndarray, seed: int, n_splits: int = 10,
@@ -71,7 +71,7 @@ class MiaLr(Evaluator):
         self.n_splits, self.test_size = int(n_splits), float(test_size)
 
     def evaluate(self, model, ctx):
-        seed = int(ctx.run.seed) * 1_000_003 + _STREAM
+        seed = stream_seed(ctx.run.seed, "mia_lr_splits") % 2**32  # numpy/sklearn take 32 bits
         out = {}
         for name, feature in (("mia_loss_lr_acc", model.losses), ("mia_entropy_lr_acc", model.entropy)):
             out[name] = lr_mia_accuracy(feature("forget").cpu().numpy(), feature("test").cpu().numpy(),

@@ -21,9 +21,6 @@ from unlearnbench.errors import ConfigError
 from unlearnbench.evaluators.base import Evaluator, Metric
 from unlearnbench.registry import EVALUATORS
 
-# Separates this evaluator's random stream from the ones methods draw from the run seed.
-_STREAM = 7_001
-
 
 def svc_efficacy(member_conf: np.ndarray, nonmember_conf: np.ndarray, target_conf: np.ndarray,
                  C: float = 3.0) -> float:
@@ -77,7 +74,7 @@ class MiaSvc(Evaluator):
         # SalUn's groups are |D_t| and |D_t|: keep them balanced when D_r is smaller or capped,
         # else the SVC learns the majority label and predicts it for all of D_f.
         k = min(n_test, n_retain, self.max_examples or n_test)
-        gen = ctx.run.generator(_STREAM)
+        gen = ctx.run.generator("mia_svc_shadow_sample")
         members = _sample(n_retain, k, gen)
         nonmembers = _sample(n_test, k, gen)
         conf = {s: model.true_confidence(s).cpu() for s in ("forget", "retain", "test")}

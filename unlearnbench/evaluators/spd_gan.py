@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine import RunContext, fit, predict
+from unlearnbench.engine.context import stream_seed
 
 # |x' − x| ≤ GUARD·ε before rounding, so float32 rounding of the normalise/denormalise round
 # trip (~1e-7) can never push the measured L∞ above ε.
@@ -143,7 +144,7 @@ def _split_half(split: Split, held_share: float) -> Tuple[Split, Split]:
 
 
 def train_proxy(retain: Split, cfg: GanConfig, ctx: RunContext, num_classes: int,
-                stream: int) -> nn.Module:
+                stream: str) -> nn.Module:
     """A small MLP fitted on D_r with Adam through the engine's ``fit`` loop."""
     model = proxy_model(tuple(retain.x.shape[1:]), num_classes, cfg.proxy_width).to(ctx.device)
     recipe = replace(ctx.recipe, epochs=cfg.proxy_epochs, batch_size=cfg.batch_size, optimizer="adam",
@@ -171,8 +172,8 @@ def train_gan(forget: Split, retain: Split, pix: PixelMap, cfg: GanConfig, ctx: 
     and the proxy's accuracy on clean vs perturbed held-out forget examples.
     """
     start = time.perf_counter()
-    base = 7919 * (cfg.seed_offset + 1)
-    gen_rng = ctx.generator(base)
+    base = f"spd_gan{cfg.seed_offset}"  # seed_offset names an independent generator
+    gen_rng = ctx.generator(f"{base}/samples")
     f_all = _take(forget, cfg.max_examples, gen_rng)
     r_all = _take(retain, cfg.max_examples, gen_rng)
     f_train, f_held = _split_half(f_all, 0.2)
@@ -180,8 +181,8 @@ def train_gan(forget: Split, retain: Split, pix: PixelMap, cfg: GanConfig, ctx: 
     proxy_pool = _take(retain, max(cfg.max_examples, 4 * cfg.batch_size) * 5, gen_rng)
     shape = tuple(forget.x.shape[1:])
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(ctx.seed) * 1_000_003 + base)
-        proxy = train_proxy(proxy_pool, cfg, ctx, num_classes, stream=base + 1)
+        torch.manual_seed(stream_seed(ctx.seed, f"{base}/init"))
+        proxy = train_proxy(proxy_pool, cfg, ctx, num_classes, stream=f"{base}/proxy_batches")
         G = Generator(shape, num_classes, cfg.z_dim, cfg.gen_width).to(ctx.device)
         D = Discriminator(shape[0], cfg.disc_width).to(ctx.device)
     real = Split(torch.cat([f_train.x, r_train.x]), torch.cat([f_train.y, r_train.y]))
@@ -238,7 +239,7 @@ def load_generator(state: Dict[str, Tensor], input_shape: Tuple[int, ...], num_c
 def perturb_all(G: Generator, split: Split, pix: PixelMap, cfg: GanConfig, ctx: RunContext,
                 chunk: int = 2048) -> Tensor:
     """D_f' for every row of ``split``, with one fixed noise draw per example (deterministic)."""
-    z = torch.randn(len(split), cfg.z_dim, generator=ctx.generator(7919 * (cfg.seed_offset + 1) + 2))
+    z = torch.randn(len(split), cfg.z_dim, generator=ctx.generator(f"spd_gan{cfg.seed_offset}/perturb_noise"))
     z = z.to(split.x.device)
     out = [perturb(G, split.x[i:i + chunk], z[i:i + chunk], split.y[i:i + chunk], pix, cfg.epsilon)
            for i in range(0, len(split), chunk)]

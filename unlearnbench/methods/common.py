@@ -20,7 +20,7 @@ def check_positive(value, key: str) -> None:
         raise ConfigError(key, f"must be positive, got {value}")
 
 
-def split_batches(split: Split, ctx: RunContext, batch_size: Optional[int], stream: int,
+def split_batches(split: Split, ctx: RunContext, batch_size: Optional[int], stream: str,
                   augment: bool = True) -> Callable[[int], Iterator[Batch]]:
     """Per-epoch batch factory over ``split`` with the recipe's cap and augmentation."""
     r = ctx.recipe
@@ -30,7 +30,7 @@ def split_batches(split: Split, ctx: RunContext, batch_size: Optional[int], stre
 
 
 def paired_batches(primary: Split, secondary: Split, ctx: RunContext, batch_size: Optional[int],
-                   stream: int) -> Callable[[int], Iterator[Tuple[Batch, Batch]]]:
+                   stream: str) -> Callable[[int], Iterator[Tuple[Batch, Batch]]]:
     """Each batch of ``primary`` paired with the next of ``secondary``, which cycles."""
     r = ctx.recipe
     bs = batch_size or r.batch_size

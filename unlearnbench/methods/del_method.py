@@ -18,8 +18,6 @@ from unlearnbench.registry import METHODS
 
 log = logging.getLogger("unlearnbench")
 
-_INIT_STREAM = 21  # seeds θ_init apart from the original's initialisation
-_DATA_STREAM = 22
 
 
 @METHODS.register("del")
@@ -32,7 +30,7 @@ class DEL(Method):
     trainable when ``classifier_trainable``; BatchNorm statistics update freely.
     """
 
-    version = "1"
+    version = "2"  # 2: named random streams
 
     def __init__(self, criterion: str = "weighted_grad", channel_topk: str = "out_fraction",
                  budget: float = 0.3, lr: float = 0.03, epochs: int = 2, batch_size: int = 128,
@@ -55,7 +53,7 @@ class DEL(Method):
         log.info("DEL mask: %d of %d parameter elements (%.6f; budget %s), %.2fs",
                  on, total, on / total, self.budget,
                  ctx.timings["precompute_s"])
-        reset_masked(model, fresh_init(model, ctx, _INIT_STREAM, data.new_model), mask)
+        reset_masked(model, fresh_init(model, ctx, "fresh_init", data.new_model), mask)
         stats = {"mask_fraction": mask.fraction}
         if self.classifier_trainable:
             mask = mask.with_trainable(model, classifier_of(model))
@@ -65,6 +63,6 @@ class DEL(Method):
         opt = make_optimizer(model.parameters(), recipe, self.lr)
         sched = make_scheduler(opt, recipe, max(1, steps_for(data.retain, ctx, self.batch_size) * self.epochs))
         with mask.restrict(model) as hooks:
-            train_loop(model, split_batches(data.retain, ctx, self.batch_size, _DATA_STREAM),
+            train_loop(model, split_batches(data.retain, ctx, self.batch_size, "retain_batches"),
                        ce, opt, self.epochs, ctx, "del", sched, after_step=hooks)
         return Unlearned(model, stats)

@@ -7,8 +7,8 @@ from unlearnbench.registry import METHODS
 
 @METHODS.register("finetune")
 class Finetune(GradientMethod):
-    version = "1"
+    version = "2"  # 2: named random streams
 
     def unlearn(self, model, data, ctx):
-        return self.train(model, data, ctx, split_batches(data.retain, ctx, self.batch_size, stream=11),
+        return self.train(model, data, ctx, split_batches(data.retain, ctx, self.batch_size, stream="retain_batches"),
                           ce, steps_for(data.retain, ctx, self.batch_size))

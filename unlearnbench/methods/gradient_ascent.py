@@ -7,9 +7,9 @@ from unlearnbench.registry import METHODS
 
 @METHODS.register("gradient_ascent")
 class GradientAscent(GradientMethod):
-    version = "1"
+    version = "2"  # 2: named random streams
 
     def unlearn(self, model, data, ctx):
-        return self.train(model, data, ctx, split_batches(data.forget, ctx, self.batch_size, stream=12),
+        return self.train(model, data, ctx, split_batches(data.forget, ctx, self.batch_size, stream="forget_batches"),
                           lambda m, b: -ce(m, b), steps_for(data.forget, ctx, self.batch_size),
                           schedule="constant")

@@ -20,7 +20,7 @@ def l1_weight(alpha: float, step: int, total: int) -> float:
 
 @METHODS.register("l1_sparse")
 class L1Sparse(GradientMethod):
-    version = "1"
+    version = "2"  # 2: named random streams
 
     def __init__(self, alpha: float = 7e-5, **keys):
         super().__init__(**keys)
@@ -40,5 +40,5 @@ class L1Sparse(GradientMethod):
                 return ce(m, batch)
             return ce(m, batch) + a * torch.stack([p.abs().sum() for p in params]).sum()
 
-        return self.train(model, data, ctx, split_batches(data.retain, ctx, self.batch_size, stream=11),
+        return self.train(model, data, ctx, split_batches(data.retain, ctx, self.batch_size, stream="retain_batches"),
                           loss, steps)

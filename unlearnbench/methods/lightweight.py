@@ -42,7 +42,7 @@ def threshold_mia_acc(member_losses: Tensor, nonmember_losses: Tensor) -> Tensor
 
 @METHODS.register("lightweight")
 class Lightweight(Method):
-    version = "1-reconstructed"
+    version = "2-reconstructed"  # 2: named random streams
 
     def __init__(self, sigma: float = 0.01, lr_scale: float = 1.0, check_every: int = 50,
                  delta: float = 0.01, mia_stop: bool = False, max_epochs: int = 2,
@@ -82,8 +82,8 @@ class Lightweight(Method):
         return torch.stack([stop.float(), fa, va, mia])
 
     def unlearn(self, model, data, ctx):
-        self.perturb(model, ctx.generator(41))
-        r, gen = ctx.recipe, ctx.generator(42)
+        self.perturb(model, ctx.generator("perturb_noise"))
+        r, gen = ctx.recipe, ctx.generator("retain_batches")
         bs = self.batch_size or r.batch_size
         state = {"steps": 0, "stop": False, "checks": []}
 

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine import RunContext, batches
+from unlearnbench.engine.context import stream_seed
 from unlearnbench.errors import ConfigError
 from unlearnbench.models import classifier_of
 
@@ -43,7 +44,6 @@ CRITERIA = ("weighted_grad", "grad", "weight", "weighted_grad_all")
 CHANNEL_TOPK = ("out_fraction", "row_fraction", "mean")
 LOCALIZE = ("none", "del", "salun", "random")
 SCORE_BATCH = 128  # DEL scores D_f in batches of 128 (official code)
-_MASK_STREAM = 31  # generator offset of random masks, distinct from methods' data streams
 
 
 def check_fraction(value, key: str) -> float:
@@ -225,7 +225,7 @@ def random_mask(model: nn.Module, ctx: RunContext, fraction: float) -> ParamMask
     """Exactly round(fraction · N) elements drawn uniformly without replacement (seeded)."""
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     total = sum(p.numel() for _, p in params)
-    noise = torch.rand(total, generator=ctx.generator(_MASK_STREAM))
+    noise = torch.rand(total, generator=ctx.generator("localize_mask"))
     scores, start = {}, 0
     for n, p in params:
         scores[n] = noise[start:start + p.numel()].view_as(p).to(p.device)
@@ -235,7 +235,7 @@ def random_mask(model: nn.Module, ctx: RunContext, fraction: float) -> ParamMask
 
 # ----------------------------------------------------------------------------- reset
 
-def fresh_init(model: nn.Module, ctx: RunContext, stream: int,
+def fresh_init(model: nn.Module, ctx: RunContext, stream: str,
                new_model: Optional[Callable[[], nn.Module]] = None) -> nn.Module:
     """A newly initialised model of the same architecture, seeded from the run seed.
 
@@ -244,7 +244,7 @@ def fresh_init(model: nn.Module, ctx: RunContext, stream: int,
     θ_init differs from the original's own initialisation and the global RNG is untouched.
     Without it, a deep copy whose modules call ``reset_parameters()``.
     """
-    seed = int(ctx.seed) * 1_000_003 + stream
+    seed = stream_seed(ctx.seed, stream)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if new_model is not None:

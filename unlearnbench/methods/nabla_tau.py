@@ -60,7 +60,7 @@ def nabla_tau_loss(forget_loss: Tensor, retain_loss: Tensor, val_loss: float, al
 class NablaTau(Method):
     """∇τ with the official schedule; see the module docstring for the one deviation."""
 
-    version = "1"
+    version = "2"  # 2: named random streams
 
     def __init__(self, lr: float = 1e-3, weight_decay: float = 0.01, batch_size: int = 256,
                  alpha0_scale: float = 5.0 / 3.0, epochs_factor: float = 6.0,
@@ -94,7 +94,7 @@ class NablaTau(Method):
                         self.epochs_factor)
             epochs = 1
         restart_every = max(1, n_r // n_f)  # epochs until the retain stream is used up
-        gen = ctx.generator(21)
+        gen = ctx.generator("forget_retain_batches")
         state = {"alpha": a0, "val_loss": 0.0, "retain": iter(())}
         alphas: List[float] = []  # α, lr and step count of every epoch, kept for inspection
         lrs: List[float] = []

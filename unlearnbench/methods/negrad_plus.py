@@ -8,7 +8,7 @@ from unlearnbench.registry import METHODS
 
 @METHODS.register("negrad_plus")
 class NegGradPlus(GradientMethod):
-    version = "1"
+    version = "2"  # 2: named random streams
 
     def __init__(self, beta: float = 0.99, **keys):
         super().__init__(**keys)
@@ -22,5 +22,5 @@ class NegGradPlus(GradientMethod):
             return self.beta * ce(m, retain_batch) - (1 - self.beta) * ce(m, forget_batch)
 
         return self.train(model, data, ctx,
-                          paired_batches(data.retain, data.forget, ctx, self.batch_size, 13),
+                          paired_batches(data.retain, data.forget, ctx, self.batch_size, "retain_forget_batches"),
                           loss, steps_for(data.retain, ctx, self.batch_size))

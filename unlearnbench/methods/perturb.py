@@ -185,7 +185,7 @@ class SubsetPerturbation(Method):
         params = candidates(model, self.include_norm)
         with ctx.timer("precompute"):
             masks = self.select(model, params, data, ctx)
-        perturb_selected(model, masks, self.sigma, self.relative, ctx.generator(31))
+        perturb_selected(model, masks, self.sigma, self.relative, ctx.generator("perturb_noise"))
         return masks
 
     def unlearn(self, model, data, ctx):
@@ -198,7 +198,7 @@ class SubsetPerturbation(Method):
         own = selected_mask(model, masks) if self.repair_only_selected else None
         lr = self.repair_lr or ctx.recipe.scaled_lr  # the peak lr the recipe trained at
         with self.localization.restrict(model, data, ctx, base=own) as hooks:
-            run_epochs(model, split_batches(data.retain, ctx, self.repair_batch_size, stream=32), ce,
+            run_epochs(model, split_batches(data.retain, ctx, self.repair_batch_size, stream="retain_batches"), ce,
                        ctx, f"{self.registry_name} repair", self.repair_epochs, lr,
                        steps_for(data.retain, ctx, self.repair_batch_size), after_step=hooks)
         return Unlearned(model, {**stats, **self.localization.stats()})

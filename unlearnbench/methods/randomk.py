@@ -9,7 +9,7 @@ from unlearnbench.registry import METHODS
 
 @METHODS.register("randomk")
 class RandomK(SubsetPerturbation):
-    version = "1-reconstructed"
+    version = "2-reconstructed"  # 2: named random streams
 
     def select(self, model, params, data, ctx):
-        return random_fraction(params, self.fraction, self.scope, ctx.generator(30))
+        return random_fraction(params, self.fraction, self.scope, ctx.generator("random_selection"))

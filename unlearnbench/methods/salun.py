@@ -13,7 +13,7 @@ from unlearnbench.registry import METHODS
 
 @METHODS.register("salun")
 class SalUn(RandomLabel):
-    version = "1"
+    version = "2"  # 2: named random streams
 
     def __init__(self, mask_fraction: float = 0.5, **keys):
         super().__init__(**keys)

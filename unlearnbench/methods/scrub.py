@@ -45,7 +45,7 @@ def distill_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: floa
 
 @METHODS.register("scrub")
 class Scrub(Method):
-    version = "1"
+    version = "2"  # 2: named random streams
 
     def __init__(self, max_steps: int = 2, min_steps: int = 3, lr: float = 5e-4,
                  momentum: float = 0.9, weight_decay: float = 5e-4, alpha: float = 0.001,
@@ -73,8 +73,8 @@ class Scrub(Method):
         teacher = copy.deepcopy(model).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
-        forget = split_batches(data.forget, ctx, self.forget_batch_size, stream=31)
-        retain = split_batches(data.retain, ctx, self.batch_size, stream=32)
+        forget = split_batches(data.forget, ctx, self.forget_batch_size, stream="forget_batches")
+        retain = split_batches(data.retain, ctx, self.batch_size, stream="retain_batches")
         T = self.temperature
         phase = {"now": "min"}
 

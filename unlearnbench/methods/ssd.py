@@ -25,7 +25,7 @@ from unlearnbench.methods.common import ce, check_positive, concat
 from unlearnbench.registry import METHODS
 
 
-def diagonal_fisher(model: nn.Module, split, ctx, batch_size: int, stream: int) -> List[Tensor]:
+def diagonal_fisher(model: nn.Module, split, ctx, batch_size: int, stream: str) -> List[Tensor]:
     """Mean over batches of (∂ CE_batch / ∂θ)², one tensor per trainable parameter.
 
     The model is scored in eval mode (BatchNorm statistics fixed, no buffer updates);
@@ -63,7 +63,7 @@ def dampen(params: List[Tensor], fisher_forget: List[Tensor], fisher_all: List[T
 
 @METHODS.register("ssd")
 class SelectiveSynapticDampening(Method):
-    version = "1"
+    version = "2"  # 2: named random streams
 
     def __init__(self, lam: float = 1.0, alpha: float = 10.0, batch_size: Optional[int] = None):
         check_positive(lam, "method.lam")
@@ -75,8 +75,8 @@ class SelectiveSynapticDampening(Method):
     def unlearn(self, model, data, ctx):
         bs = self.batch_size or ctx.recipe.batch_size
         with ctx.timer("precompute"):
-            fisher_forget = diagonal_fisher(model, data.forget, ctx, bs, stream=41)
-            fisher_all = diagonal_fisher(model, concat(data.forget, data.retain), ctx, bs, stream=42)
+            fisher_forget = diagonal_fisher(model, data.forget, ctx, bs, stream="fisher_forget_batches")
+            fisher_all = diagonal_fisher(model, concat(data.forget, data.retain), ctx, bs, stream="fisher_train_batches")
         params = [p for p in model.parameters() if p.requires_grad]
         dampened = dampen(params, fisher_forget, fisher_all, self.alpha, self.lam)
         total = sum(p.numel() for p in params)

@@ -15,7 +15,7 @@ from unlearnbench.registry import METHODS
 
 @METHODS.register("topk")
 class TopK(SubsetPerturbation):
-    version = "1-reconstructed"
+    version = "2-reconstructed"  # 2: named random streams
 
     def __init__(self, importance: str = "logit_norm", importance_batch_size: int = 128,
                  fraction: float = 0.01, scope: str = "global", sigma: float = 0.1,
