@@ -47,9 +47,24 @@ def test_every_dataset_has_a_config(name):
     assert (CONF / "dataset" / f"{name}.yaml").exists()
 
 
+def method_overrides(name: str, tmp_path: Path) -> list:
+    """What a method needs beyond its YAML defaults to run (checkpoint: a model file)."""
+    if name != "checkpoint":
+        return []
+    import torch
+    from omegaconf import OmegaConf
+
+    from unlearnbench.models import build_model
+
+    model_cfg = OmegaConf.to_container(compose(["debug=smoke"]).model)
+    path = tmp_path / "unlearned.pt"
+    torch.save(build_model(model_cfg, (1, 8, 8), 10).state_dict(), path)
+    return [f"method.path={path}"]
+
+
 @pytest.mark.parametrize("name", METHODS.names())
-def test_every_method_runs_end_to_end(run_pipeline, name):
-    frame = run_pipeline([f"method={name}"])
+def test_every_method_runs_end_to_end(run_pipeline, tmp_path, name):
+    frame = run_pipeline([f"method={name}", *method_overrides(name, tmp_path)])
     assert set(frame.method) == {name}
     assert frame.value.notna().all()
 
