@@ -82,7 +82,7 @@ def run(cfg: DictConfig) -> RunResult:
     save_outputs(p, out_dir, models, result)
     write_atomic(frame, out_dir / "metrics.csv")
     log.info("wrote %s (%d rows)", out_dir / "metrics.csv", len(frame))
-    return RunResult(out_dir, frame, models)
+    return RunResult(out_dir, pd.read_csv(out_dir / "metrics.csv"), models)  # as a reader sees it
 
 
 # ----------------------------------------------------------------------------- stages
