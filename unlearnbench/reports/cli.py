@@ -1,0 +1,58 @@
+"""``unlearnbench-compare PATH...``: every metrics.csv under the paths -> one table (or plot).
+
+Runs are grouped by ``--rows`` and ``--cols`` (identity columns such as ``method`` and
+``forget``, or dotted config keys such as ``method.lr``); each cell is mean ± std over seeds
+with a 95% t-interval and n. Arrows come from ``higher_is_better`` (↑, ↓, or ≈θr for
+closer-to-oracle). The same run found twice (overlapping paths, copied sweeps) counts once.
+Runs that differ in a config value that is neither a row nor a column are never averaged
+together: the command stops and names the differing keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from unlearnbench.reports.figure import plot
+from unlearnbench.reports.formats import render
+from unlearnbench.reports.load import load_runs
+from unlearnbench.reports.summary import Table, default_rows
+
+
+def _split(text: Optional[str]) -> List[str]:
+    return [p.strip() for p in text.split(",") if p.strip()] if text else []
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(prog="unlearnbench-compare", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="run dirs, sweep dirs or metrics.csv files")
+    parser.add_argument("--rows", help="comma-separated row keys: identity columns (method, forget, "
+                                       "dataset, model, experiment) or config keys (method.lr); "
+                                       "default: the identity columns that vary")
+    parser.add_argument("--cols", help="comma-separated column keys (same choices as --rows)")
+    parser.add_argument("--metrics", help="comma-separated metrics to show (default: all but timings)")
+    parser.add_argument("--reference", help="a value of the first row key (e.g. retrain) to measure "
+                                            "gaps against; adds Δ columns and Avg.Gap")
+    parser.add_argument("--role", default="unlearned", help="which model's metrics: unlearned, original, retrain")
+    parser.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv", "html"])
+    parser.add_argument("--digits", type=int, default=3, help="decimals in each cell")
+    parser.add_argument("--no-ci", action="store_true", help="omit the 95%% t-interval from cells")
+    parser.add_argument("--out", help="write the table to this file instead of stdout")
+    parser.add_argument("--plot", help="also draw the trade-off scatter and per-metric bars to this PNG/PDF")
+    parser.add_argument("--x", default="forget_acc", help="scatter x metric (default forget_acc)")
+    parser.add_argument("--y", default="retain_acc", help="scatter y metric (default retain_acc)")
+    args = parser.parse_args(argv)
+
+    frame = load_runs(args.paths)
+    rows = _split(args.rows) or default_rows(frame)
+    t = Table(frame, rows, _split(args.cols), _split(args.metrics) or None, args.reference, args.role)
+    text = render(t, args.format, args.digits, not args.no_ci)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    if args.plot:
+        plot(frame, t, Path(args.plot), args.x, args.y)
