@@ -25,7 +25,7 @@ def _split(text: Optional[str]) -> List[str]:
     return [p.strip() for p in text.split(",") if p.strip()] if text else []
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unlearnbench-compare", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="run dirs, sweep dirs or metrics.csv files")
     parser.add_argument("--rows", help="comma-separated row keys: identity columns (method, forget, "
@@ -43,7 +43,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--plot", help="also draw the trade-off scatter and per-metric bars to this PNG/PDF")
     parser.add_argument("--x", default="forget_acc", help="scatter x metric (default forget_acc)")
     parser.add_argument("--y", default="retain_acc", help="scatter y metric (default retain_acc)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Runs ``unlearnbench-compare`` with ``argv`` (default: the command line)."""
+    args = _parser().parse_args(argv)
 
     frame = load_runs(args.paths)
     rows = _split(args.rows) or default_rows(frame)

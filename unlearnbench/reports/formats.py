@@ -7,10 +7,10 @@ from typing import List, Optional, Sequence, Tuple
 import pandas as pd
 
 from unlearnbench.reports.load import fail
-from unlearnbench.reports.summary import Table, default_rows
+from unlearnbench.reports.summary import Group, Table, default_rows
 
 
-def _col_label(cols: Sequence[str], group: Tuple[str, ...]) -> str:
+def _col_label(cols: Sequence[str], group: Group) -> str:
     return ", ".join(f"{v}" for v in group)
 
 
@@ -56,8 +56,8 @@ def latex_escape(text: str) -> str:
     return out
 
 
-def _spans(groups: List[Tuple[str, ...]]) -> List[Tuple[Tuple[str, ...], int]]:
-    spans: List[Tuple[Tuple[str, ...], int]] = []
+def _spans(groups: List[Group]) -> List[Tuple[Group, int]]:
+    spans: List[Tuple[Group, int]] = []
     for g in groups:
         if spans and spans[-1][0] == g:
             spans[-1] = (g, spans[-1][1] + 1)

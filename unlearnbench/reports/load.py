@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, NoReturn, Optional, Sequence
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -21,6 +21,7 @@ TIME_METRICS = {"rte_s", "speedup_vs_retrain"}  # wall clock: differ between ide
 
 
 def fail(msg: str) -> NoReturn:
+    """Stops the command with a message (SystemExit, so no traceback)."""
     raise SystemExit(f"unlearnbench-compare: {msg}")
 
 
@@ -44,12 +45,8 @@ def _run_config(csv: Path) -> Optional[Dict[str, str]]:
     return flatten(yaml.safe_load(path.read_text()) or {})
 
 
-def load_runs(paths: Sequence[str]) -> pd.DataFrame:
-    """Concatenates every metrics.csv under ``paths``; adds ``run`` (an id per distinct run).
-
-    The frame's ``attrs["configs"]`` maps each run id to its flattened config (or None).
-    A run read twice (same identity, seed and config) keeps its newest copy.
-    """
+def _metrics_files(paths: Sequence[str]) -> List[Path]:
+    """Each path's metrics.csv files: a file as given, a folder searched recursively."""
     files: List[Path] = []
     for p in map(Path, paths):
         if p.is_file():
@@ -60,34 +57,46 @@ def load_runs(paths: Sequence[str]) -> pd.DataFrame:
             fail(f"no such file or folder: {p}")
     if not files:
         fail(f"no metrics.csv under {', '.join(map(str, paths))}")
-    frames, configs, seen = [], {}, {}
-    for f in sorted(set(f.resolve() for f in files), key=lambda f: f.stat().st_mtime):
-        frame = pd.read_csv(f, dtype={"higher_is_better": str, "experiment": str},
-                            keep_default_na=False, na_values=[""])
-        frame["experiment"] = frame["experiment"].fillna("")
-        config = _run_config(f)
-        ident = frame.iloc[0]
-        config_part = {k: v for k, v in (config or {}).items() if k not in IGNORED_KEYS}
-        key = json.dumps([[str(ident[c]) for c in IDENTITY if c in frame], int(ident["seed"]),
-                          config_part], sort_keys=True)
-        if key in seen:  # the same run again: the newer copy replaces the older
-            old = seen[key]
-            _warn_if_values_differ(frames[old[0]], frame, old[1], f)
-            frames[old[0]] = frame.assign(run=str(f))
-            configs.pop(old[1], None)
-            configs[str(f)] = config
-            seen[key] = (old[0], str(f))
-            continue
-        seen[key] = (len(frames), str(f))
-        frames.append(frame.assign(run=str(f)))
-        configs[str(f)] = config
-    frame = pd.concat(frames, ignore_index=True)
+    return files
+
+
+def load_runs(paths: Sequence[str]) -> pd.DataFrame:
+    """Concatenates every metrics.csv under ``paths``; adds ``run`` (an id per distinct run).
+
+    The frame's ``attrs["configs"]`` maps each run id to its flattened config (or None).
+    A run read twice (same identity, seed and config) keeps its newest copy.
+    """
+    runs: Dict[str, Tuple[str, pd.DataFrame, Optional[Dict[str, str]]]] = {}
+    files = set(f.resolve() for f in _metrics_files(paths))
+    for f in sorted(files, key=lambda f: f.stat().st_mtime):  # oldest first: newer copies win
+        frame, config = _read_metrics(f), _run_config(f)
+        key = _run_key(frame, config)
+        if key in runs:  # the same run again: it keeps its place, the newer copy replaces it
+            _warn_if_values_differ(runs[key][1], frame, runs[key][0], f)
+        runs[key] = (str(f), frame.assign(run=str(f)), config)
+    frame = pd.concat([copy for _, copy, _ in runs.values()], ignore_index=True)
     frame["higher_is_better"] = frame["higher_is_better"].fillna("").str.lower()
-    frame.attrs["configs"] = configs
+    frame.attrs["configs"] = {run: config for run, _, config in runs.values()}
     return frame
 
 
+def _read_metrics(csv: Path) -> pd.DataFrame:
+    frame = pd.read_csv(csv, dtype={"higher_is_better": str, "experiment": str},
+                        keep_default_na=False, na_values=[""])
+    frame["experiment"] = frame["experiment"].fillna("")
+    return frame
+
+
+def _run_key(frame: pd.DataFrame, config: Optional[Dict[str, str]]) -> str:
+    """What makes a run itself: identity, seed, and the config keys that change results."""
+    ident = frame.iloc[0]
+    config_part = {k: v for k, v in (config or {}).items() if k not in IGNORED_KEYS}
+    return json.dumps([[str(ident[c]) for c in IDENTITY if c in frame], int(ident["seed"]),
+                       config_part], sort_keys=True)
+
+
 def _warn_if_values_differ(old: pd.DataFrame, new: pd.DataFrame, old_path: str, new_path: Path) -> None:
+    """Copies of one run should agree on every metric but the wall-clock ones."""
     def values(f):
         f = f[~f.metric.isin(TIME_METRICS)]
         return f.set_index(["role", "metric"])["value"].sort_index()
@@ -118,20 +127,30 @@ def key_values(frame: pd.DataFrame, key: str) -> pd.Series:
 
 def check_homogeneous(frame: pd.DataFrame, keys: Sequence[str]) -> None:
     """Stops if runs in one (row, column) cell differ in anything but the seed."""
-    runs = frame.drop_duplicates("run")
     configs = frame.attrs.get("configs", {})
     problems = []
-    for cell, group in runs.groupby(list(keys), sort=False, dropna=False):
-        differing = [c for c in IDENTITY if c in group and c not in keys and group[c].nunique() > 1]
-        known = [configs[r] for r in group["run"] if configs.get(r) is not None]
-        if len(known) > 1:
-            names = set().union(*known) - IGNORED_KEYS - set(keys)
-            differing += sorted(k for k in names
-                                if len({c.get(k, "<absent>") for c in known}) > 1
-                                and not any(k == c or k.startswith(c + ".") for c in differing))
+    for cell, runs in frame.drop_duplicates("run").groupby(list(keys), sort=False, dropna=False):
+        differing = _differing(runs, keys, configs)
         if differing:
-            label = ", ".join(f"{k}={v}" for k, v in zip(keys, cell if isinstance(cell, tuple) else (cell,)))
+            values = cell if isinstance(cell, tuple) else (cell,)
+            label = ", ".join(f"{k}={v}" for k, v in zip(keys, values))
             problems.append(f"  [{label}]: {', '.join(differing)}")
     if problems:
         fail("refusing to average runs that differ in values that are neither a row nor a "
              "column; add the keys to --rows/--cols or pass fewer paths:\n" + "\n".join(problems))
+
+
+def _differing(runs: pd.DataFrame, keys: Sequence[str], configs: Dict[str, Any]) -> List[str]:
+    """Identity columns, then config keys, whose values differ between ``runs``.
+
+    A config key under a differing identity column (``method.lr`` when ``method`` differs)
+    is implied by it and not named again.
+    """
+    differing = [c for c in IDENTITY if c in runs and c not in keys and runs[c].nunique() > 1]
+    known = [configs[r] for r in runs["run"] if configs.get(r) is not None]
+    if len(known) > 1:
+        names = set().union(*known) - IGNORED_KEYS - set(keys)
+        differing += sorted(k for k in names
+                            if len({c.get(k, "<absent>") for c in known}) > 1
+                            and not any(k == c or k.startswith(c + ".") for c in differing))
+    return differing

@@ -7,7 +7,7 @@ the gap to it, and the best marks (↑, ↓, or ≈θr for closer-to-oracle).
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -15,6 +15,8 @@ from unlearnbench.reports.load import GROUP, TIME_METRICS, check_homogeneous, fa
 
 ARROWS = {"true": "↑", "false": "↓", "": "≈θr"}
 REFERENCE_ROLE = "retrain"  # every run evaluates its oracle under this role
+Group = Tuple[str, ...]  # values of the row keys, or of the column keys
+Cell = Tuple[str, bool]  # (text, is_best)
 
 
 def t_halfwidth(std: float, n: int, level: float = 0.95) -> float:
@@ -130,12 +132,12 @@ class Table:
 
     # ---- layout -------------------------------------------------------------------------
 
-    def column_groups(self) -> List[Tuple[str, ...]]:
+    def column_groups(self) -> List[Group]:
         if not self.cols:
             return [()]
         return list(dict.fromkeys(tuple(r) for r in self.stats[self.cols].itertuples(index=False)))
 
-    def row_keys(self) -> List[Tuple[str, ...]]:
+    def row_keys(self) -> List[Group]:
         keys = list(dict.fromkeys(tuple(r) for r in self.stats[self.rows].itertuples(index=False)))
         if self.excluded:  # the reference row last, like the oracle line of a paper table
             keys.sort(key=lambda k: k[0] == self.excluded)
@@ -144,48 +146,43 @@ class Table:
     def metric_label(self, metric: str) -> str:
         return f"{metric} {ARROWS.get(self.arrows.get(metric, ''), '')}".strip()
 
-    def grid(self, digits: int = 3, ci: bool = True) -> Tuple[List[str], List[Tuple[str, ...]], List[List[Tuple[str, bool]]]]:
+    def grid(self, digits: int = 3, ci: bool = True) -> Tuple[List[str], List[Group], List[List[Cell]]]:
         """(header labels, column groups per header, rows of (cell text, is_best))."""
         s = self.stats.set_index(self.rows + self.cols + ["metric"])
         gaps = self.avg_gap().set_index(self.rows + self.cols) if self.reference else None
-        one = len(self.rows + self.cols) == 1  # pandas indexes a one-level index by scalars
+        header, groups = self._header()
+        return header, groups, [self._row(rk, s, gaps, digits, ci) for rk in self.row_keys()]
+
+    def _header(self) -> Tuple[List[str], List[Group]]:
         header, groups = [*self.rows, "n"], [()] * (len(self.rows) + 1)
         for cg in self.column_groups():
-            for m in self.metrics:
-                header.append(self.metric_label(m))
-                groups.append(cg)
+            labels = [self.metric_label(m) for m in self.metrics]
             if self.reference:
-                for m in self.metrics:
-                    header.append(f"Δ{m} ↓")
-                    groups.append(cg)
-                header.append("Avg.Gap ↓")
-                groups.append(cg)
-        body = []
-        for rk in self.row_keys():
-            cells, counts = [], []
-            for cg in self.column_groups():
-                for m in self.metrics:
-                    idx = (*rk, *cg, m)
-                    if idx not in s.index:
-                        cells.append(("–", False))
-                        continue
-                    r = s.loc[idx]
-                    counts.append(int(r["count"]))
-                    cells.append((_cell(r["mean"], r["std"], r["ci95"], digits, ci), bool(r["best"])))
-                if self.reference:
-                    for m in self.metrics:
-                        idx = (*rk, *cg, m)
-                        ok = idx in s.index and pd.notna(s.loc[idx, "gap"])
-                        cells.append((f"{s.loc[idx, 'gap']:.{digits}f}" if ok else "–",
-                                      bool(ok and s.loc[idx, "best_gap"])))
-                    gidx = (*rk, *cg)[0] if one else (*rk, *cg)
-                    ok = gidx in gaps.index and pd.notna(gaps.loc[gidx, "avg_gap"])
-                    cells.append((f"{gaps.loc[gidx, 'avg_gap']:.{digits}f}" if ok else "–",
-                                  bool(ok and gaps.loc[gidx, "best"])))
-            n = f"{min(counts)}" if counts and min(counts) == max(counts) else \
-                (f"{min(counts)}–{max(counts)}" if counts else "0")
-            body.append([*((v, False) for v in rk), (n, False), *cells])
-        return header, groups, body
+                labels += [f"Δ{m} ↓" for m in self.metrics] + ["Avg.Gap ↓"]
+            header += labels
+            groups += [cg] * len(labels)
+        return header, groups
+
+    def _row(self, rk: Group, s: pd.DataFrame, gaps: Optional[pd.DataFrame], digits: int,
+             ci: bool) -> List[Cell]:
+        """One body row: the row keys, n (its range when cells differ), then the cells."""
+        cells: List[Cell] = []
+        counts: List[int] = []
+        one = len(self.rows + self.cols) == 1  # pandas indexes a one-level index by scalars
+        for cg in self.column_groups():
+            for m in self.metrics:
+                idx = (*rk, *cg, m)
+                if idx not in s.index:
+                    cells.append(("–", False))
+                    continue
+                r = s.loc[idx]
+                counts.append(int(r["count"]))
+                cells.append((_cell(r["mean"], r["std"], r["ci95"], digits, ci), bool(r["best"])))
+            if self.reference:
+                cells += [_number(s, (*rk, *cg, m), "gap", "best_gap", digits) for m in self.metrics]
+                gidx = (*rk, *cg)[0] if one else (*rk, *cg)
+                cells.append(_number(gaps, gidx, "avg_gap", "best", digits))
+        return [*((v, False) for v in rk), (_count_range(counts), False), *cells]
 
     def tidy(self) -> pd.DataFrame:
         """Machine-readable long table (the csv format)."""
@@ -205,3 +202,17 @@ def _cell(mean: float, std: float, ci95: float, digits: int, ci: bool) -> str:
     if ci and not pd.isna(ci95):
         text += f" [{mean - ci95:.{digits}f}, {mean + ci95:.{digits}f}]"
     return text
+
+
+def _number(stats: pd.DataFrame, idx: Any, column: str, best: str, digits: int) -> Cell:
+    """``stats.loc[idx, column]`` as text ("–" when absent), marked where ``best`` is set."""
+    ok = idx in stats.index and pd.notna(stats.loc[idx, column])
+    return (f"{stats.loc[idx, column]:.{digits}f}" if ok else "–", bool(ok and stats.loc[idx, best]))
+
+
+def _count_range(counts: List[int]) -> str:
+    """Seeds per cell: "3", or "2–3" when the row's cells differ."""
+    if not counts:
+        return "0"
+    lo, hi = min(counts), max(counts)
+    return f"{lo}" if lo == hi else f"{lo}–{hi}"
