@@ -10,13 +10,13 @@ from unlearnbench.reports.load import fail
 from unlearnbench.reports.summary import Group, Table, default_rows
 
 
-def _col_label(cols: Sequence[str], group: Group) -> str:
-    return ", ".join(f"{v}" for v in group)
+def _col_label(group: Group) -> str:
+    return ", ".join(map(str, group))
 
 
 def render_markdown(t: Table, digits: int, ci: bool) -> str:
     header, groups, body = t.grid(digits, ci)
-    labels = [f"{_col_label(t.cols, g)}: {h}" if g else h for h, g in zip(header, groups)]
+    labels = [f"{_col_label(g)}: {h}" if g else h for h, g in zip(header, groups)]
     lines = ["| " + " | ".join(labels) + " |", "|" + "|".join("---" for _ in labels) + "|"]
     for row in body:
         lines.append("| " + " | ".join(f"**{v}**" if b else v for v, b in row) + " |")
@@ -30,7 +30,7 @@ def render_html(t: Table, digits: int, ci: bool) -> str:
     out = ["<table>", "<thead>"]
     if t.cols:
         spans = _spans(groups)
-        out.append("<tr>" + "".join(f'<th colspan="{n}">{escape(_col_label(t.cols, g))}</th>'
+        out.append("<tr>" + "".join(f'<th colspan="{n}">{escape(_col_label(g))}</th>'
                                     for g, n in spans) + "</tr>")
     out.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>")
     out += ["</thead>", "<tbody>"]
@@ -57,6 +57,7 @@ def latex_escape(text: str) -> str:
 
 
 def _spans(groups: List[Group]) -> List[Tuple[Group, int]]:
+    """Runs of equal neighbouring groups as (group, length): the header's column spans."""
     spans: List[Tuple[Group, int]] = []
     for g in groups:
         if spans and spans[-1][0] == g:
@@ -72,7 +73,7 @@ def render_latex(t: Table, digits: int, ci: bool) -> str:
              r"\toprule"]
     if t.cols:
         spans = _spans(groups)
-        lines.append(" & ".join(rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(_col_label(t.cols, g))}}}"
+        lines.append(" & ".join(rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(_col_label(g))}}}"
                                 if g else " & ".join([""] * n) for g, n in spans) + r" \\")
     lines.append(" & ".join(latex_escape(h) for h in header) + r" \\")
     lines.append(r"\midrule")

@@ -39,7 +39,7 @@ def summarize(frame: pd.DataFrame, metrics: Optional[Sequence[str]] = None, role
             fail(f"metrics not in the runs: {', '.join(missing)}")
         rows = rows[rows.metric.isin(metrics)]
     for k in keys:
-        rows[k] = key_values(rows, k) if k not in rows.columns else rows[k].astype(str)
+        rows[k] = key_values(rows, k)
     rows = rows.drop_duplicates(subset=["run", "metric"], keep="last")
     stats = rows.groupby(keys + ["metric"], sort=False)["value"].agg(["mean", "std", "count"])
     stats = stats.reset_index()
@@ -84,16 +84,15 @@ class Table:
         first = self.rows[0]
         if self.reference is not None and self.reference in set(stats[first]):
             ref = stats[stats[first] == self.reference]
-            dup = ref.duplicated(on, keep=False)
-            if dup.any():
+            if ref.duplicated(on, keep=False).any():
                 fail(f"--reference {self.reference} matches several rows per column; "
-                      f"narrow --rows or the runs")
+                     "narrow --rows or the runs")
         elif self.reference in (None, "retrain", "oracle"):
             on = self.rows + on  # each row against the oracle of its own runs (same seeds)
             ref = oracle
         else:
             fail(f"--reference {self.reference} is not a value of '{first}' "
-                  f"({', '.join(sorted(set(stats[first])))})")
+                 f"({', '.join(sorted(set(stats[first])))})")
         ref = ref[on + ["mean"]].rename(columns={"mean": "ref"})
         out = stats.merge(ref, on=on, how="left")
         out["gap"] = (out["mean"] - out["ref"]).abs()
