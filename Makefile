@@ -32,13 +32,13 @@ fashion: ## Fashion-MNIST + mlp, full pipeline on the real data in $(DATA)
 
 sweep-example: ## a 2-method x 2-seed sweep on digits, then its table
 	$(RUN) -m method=finetune,gradient_ascent seed=0,1
-	$(PY) -m unlearnbench.compare outputs/runs
+	$(PY) -m unlearnbench.reports outputs/runs
 
 bench: ## time engine vs a textbook loop, every stage, a model bank, MIA scoring (BENCH_ARGS=...)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 compare: ## table of every run under outputs/ (Markdown)
-	$(PY) -m unlearnbench.compare outputs/runs
+	$(PY) -m unlearnbench.reports outputs/runs
 
 cache-list: ## entries of the model cache under outputs/cache (stage, key, size, age)
 	$(PY) -m unlearnbench.cache_cli list --cache-dir outputs/cache
@@ -49,7 +49,7 @@ cache-du: ## disk use of the model cache per stage
 # ---- paper tables: each runs its versioned presets as one sweep, then renders the table.
 # CIFAR/SVHN need the datasets under $(DATA) (downloaded there when online).
 SEEDS ?= 0,1,2
-COMPARE = $(PY) -m unlearnbench.compare
+COMPARE = $(PY) -m unlearnbench.reports
 TABLES = outputs/tables
 SHARED = cache_dir=outputs/cache data_root=$(DATA) progress=false
 

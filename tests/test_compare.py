@@ -1,12 +1,14 @@
 """unlearnbench-compare on hand-made run dirs with hand-computed statistics."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from unlearnbench.compare import Table, load_runs, main, render, t_halfwidth, table
+from unlearnbench.reports import Table, load_runs, main, render, t_halfwidth, table
 
 HIB = {"forget_acc": "", "test_acc": "true", "retain_loss": "false", "rte_s": "false"}
 # method -> metric -> values over seeds 0, 1, 2 (the unlearned model)
@@ -133,6 +135,14 @@ def test_formats_and_out_file(sweep, tmp_path, capsys):
     assert bool(ft["best"]) and ft["n"] == 3
 
 
+def test_help_runs_with_dash_m_and_imports_no_pandas_or_torch():
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "unlearnbench.reports", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("usage: unlearnbench-compare")
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()}
+    assert not imported & {"pandas", "torch", "matplotlib", "scipy"}, imported
+
+
 def test_plot_writes_a_png(sweep, tmp_path):
     png = tmp_path / "fig" / "tradeoff.png"
     main([str(sweep), "--metrics", "forget_acc,test_acc,retain_loss", "--reference", "retrain",
@@ -184,8 +194,6 @@ def test_missing_path_is_an_error(tmp_path):
 
 
 def test_original_never_wins_best(tmp_path):
-    from unlearnbench.compare import Table
-
     _write(tmp_path / "o", "original", 0, 0.9, 0.95)
     _write(tmp_path / "f", "finetune", 0, 0.8, 0.90)
     _write(tmp_path / "g", "gradient_ascent", 0, 0.7, 0.85)

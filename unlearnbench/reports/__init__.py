@@ -1,10 +1,24 @@
-"""Reports from run dirs: the ``unlearnbench-compare`` command and the functions behind it."""
+"""Reports from run dirs: the ``unlearnbench-compare`` command and the functions behind it.
 
-from unlearnbench.reports.cli import main
-from unlearnbench.reports.figure import plot
-from unlearnbench.reports.formats import latex_escape, render, table
-from unlearnbench.reports.load import check_homogeneous, flatten, load_runs
-from unlearnbench.reports.summary import Table, summarize, t_halfwidth
+Only run dirs are read (metrics.csv, .hydra/config.yaml); the pipeline, torch and the engine
+are never imported. Modules by job: ``load`` (find and read runs), ``summary`` (statistics
+over seeds, ``Table``), ``formats`` (Markdown, LaTeX, HTML, CSV), ``figure`` (matplotlib),
+``cli`` (the command). The names below are imported on first use, so ``--help`` does not
+pay for pandas.
+"""
 
-__all__ = ["Table", "check_homogeneous", "flatten", "latex_escape", "load_runs", "main", "plot",
-           "render", "summarize", "t_halfwidth", "table"]
+from importlib import import_module
+from typing import Any
+
+_HOME = {"load_runs": "load", "check_homogeneous": "load", "flatten": "load",
+         "summarize": "summary", "t_halfwidth": "summary", "Table": "summary",
+         "render": "formats", "latex_escape": "formats", "table": "formats",
+         "plot": "figure", "main": "cli"}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_HOME[name]}"), name)

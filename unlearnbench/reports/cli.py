@@ -15,10 +15,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from unlearnbench.reports.figure import plot
-from unlearnbench.reports.formats import render
-from unlearnbench.reports.load import load_runs
-from unlearnbench.reports.summary import Table, default_rows
 
 
 def _split(text: Optional[str]) -> List[str]:
@@ -49,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Runs ``unlearnbench-compare`` with ``argv`` (default: the command line)."""
     args = _parser().parse_args(argv)
+    # Late: pandas and matplotlib are only paid for once there is work (not for --help).
+    from unlearnbench.reports.figure import plot
+    from unlearnbench.reports.formats import render
+    from unlearnbench.reports.load import load_runs
+    from unlearnbench.reports.summary import Table, default_rows
+
 
     frame = load_runs(args.paths)
     rows = _split(args.rows) or default_rows(frame)

@@ -1,0 +1,5 @@
+"""``python -m unlearnbench.reports`` is ``unlearnbench-compare``."""
+
+from unlearnbench.reports.cli import main
+
+main()
