@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics", help="comma-separated metrics to show (default: all but timings)")
     parser.add_argument("--reference", help="a value of the first row key (e.g. retrain) to measure "
                                             "gaps against; adds Δ columns and Avg.Gap")
-    parser.add_argument("--role", default="unlearned", help="which model's metrics: unlearned, original, retrain")
+    parser.add_argument("--role", default="unlearned",
+                        help="which model's metrics: unlearned, original, retrain")
     parser.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv", "html"])
     parser.add_argument("--digits", type=int, default=3, help="decimals in each cell")
     parser.add_argument("--no-ci", action="store_true", help="omit the 95%% t-interval from cells")
@@ -50,7 +51,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from unlearnbench.reports.formats import render
     from unlearnbench.reports.load import load_runs
     from unlearnbench.reports.summary import Table, default_rows
-
 
     frame = load_runs(args.paths)
     rows = _split(args.rows) or default_rows(frame)

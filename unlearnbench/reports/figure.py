@@ -96,4 +96,6 @@ def _is_reference(t: Table, rk: Group) -> bool:
 
 def _nz(std: Any) -> Any:
     """Std as error bars: NaN (a single seed) draws as 0."""
-    return pd.Series(std).fillna(0.0).to_numpy() if not isinstance(std, float) else (0.0 if pd.isna(std) else std)
+    if isinstance(std, float):
+        return 0.0 if pd.isna(std) else std
+    return pd.Series(std).fillna(0.0).to_numpy()

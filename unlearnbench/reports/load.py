@@ -115,6 +115,7 @@ def key_values(frame: pd.DataFrame, key: str) -> pd.Series:
     if not any(c is not None and key in c for c in configs.values()):
         fail(f"'{key}' is neither a metrics.csv column ({', '.join(IDENTITY)}) "
              "nor a config key of any run (.hydra/config.yaml)")
+
     def value(run: str) -> str:
         config = configs.get(run)
         if config is None:
