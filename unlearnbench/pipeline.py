@@ -168,7 +168,7 @@ def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
     def new_model() -> nn.Module:
         torch.manual_seed(ctx.seed)  # original and oracle start from the same initialisation
         model = p.new_model(data).to(ctx.device)
-        return model.to(memory_format=torch.channels_last) if ctx.on_cuda and len(data.input_shape) == 3 else model
+        return model.to(memory_format=torch.channels_last) if ctx.channels_last and len(data.input_shape) == 3 else model
 
     user_file = p.checkpoints.get(stage)
     if user_file is not None:

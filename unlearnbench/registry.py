@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import math
 import pkgutil
 import typing
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -83,8 +84,9 @@ def coerce(value: Any, hint: Any, key: str) -> Any:
             raise ConfigError(key, f"must be an integer, got {value!r}")
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"must be a number, got {value!r}")
+        # NaN slips through every `<= 0` check and infinity is never a setting: both refused here.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(key, f"must be a finite number, got {value!r}")
         return value
     if hint is str:
         if not isinstance(value, str):
