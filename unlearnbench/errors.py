@@ -37,7 +37,8 @@ class Diverged(UnlearnbenchError):
     """
 
     def __init__(self, stage: str, key: str, detail: str):
-        super().__init__(key, f"{stage} diverged ({detail}): lower `{key}`")
+        advice = f"lower `{key}`" if key.endswith("lr") else f"change `{key}`"
+        super().__init__(key, f"{stage} diverged ({detail}): {advice}")
 
 
 class DataError(UnlearnbenchError):
