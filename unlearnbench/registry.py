@@ -119,6 +119,11 @@ class Registry:
         self._loaded = False
 
     def register(self, name: str) -> Callable[[Any], Any]:
+        from unlearnbench.config import is_safe_name
+
+        if not is_safe_name(name):  # names become folders of run dirs
+            raise ValueError(f"{self.kind} name {name!r}: use letters, digits and _ . + - only")
+
         def decorator(obj: Any) -> Any:
             if name in self._entries and self._entries[name] is not obj:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
