@@ -22,6 +22,7 @@ import torch
 from datafiles import write_cifar10, write_mnist_like, write_npz
 from unlearnbench.cache import MARKER, CorruptEntry, ModelCache, content_key
 from unlearnbench.cache_cli import main as cache_main
+from unlearnbench.compare import load_runs
 from unlearnbench.data import load_data
 from unlearnbench.errors import ConfigError, DataError, Diverged
 from unlearnbench.pipeline import run
@@ -223,6 +224,8 @@ def test_tampered_metrics_are_rerun_never_skipped(run_cfg, finished_run, caplog)
     finished_run.write_text(text.replace(",forget_acc,", ",forget_acc,1", 1))  # one digit added
     with pytest.raises(Damaged, match="does not match its sha256"):
         read_checked(finished_run)
+    with pytest.raises(SystemExit, match="does not match its sha256"):  # compare refuses it too
+        load_runs([str(finished_run.parent)])
     again = run(run_cfg(["method=finetune"]))
     assert not again.skipped and "running it again" in caplog.text
     redone = read_checked(finished_run).set_index(["role", "metric"]).value
@@ -236,6 +239,7 @@ def test_tampered_metrics_are_rerun_never_skipped(run_cfg, finished_run, caplog)
 
 def test_range_and_role_checks_catch_what_a_record_cannot(tmp_path, finished_run):
     frame = pd.read_csv(finished_run)
+    assert len(load_runs([str(finished_run)])) == len(frame)  # intact: compare reads it
     for name, broken in {"range": frame.assign(value=frame.value.where(frame.metric != "test_acc", 1.9)),
                          "role": frame.assign(role=frame.role.replace("retrain", "oracle")),
                          "column": frame.drop(columns=["metric"])}.items():
@@ -244,6 +248,8 @@ def test_range_and_role_checks_catch_what_a_record_cannot(tmp_path, finished_run
         broken.to_csv(path, index=False)
         with pytest.raises(Damaged):
             read_checked(path)
+        with pytest.raises(SystemExit, match=name if name != "range" else "outside its range"):
+            load_runs([str(path)])
 
 
 # ----------------------------------------------------------------------- cache clear

@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
+from unlearnbench.results import Damaged, read_checked, verify
+
 GROUP = ["experiment", "dataset", "model", "forget", "method", "role"]
 IDENTITY = [c for c in GROUP if c != "role"] + ["forget_size"]
 ARROWS = {"true": "↑", "false": "↓", "": "≈θr"}
@@ -71,9 +73,7 @@ def load_runs(paths: Sequence[str]) -> pd.DataFrame:
         _fail(f"no metrics.csv under {', '.join(map(str, paths))}")
     frames, configs, seen = [], {}, {}
     for f in sorted(set(f.resolve() for f in files), key=lambda f: f.stat().st_mtime):
-        frame = pd.read_csv(f, dtype={"higher_is_better": str, "experiment": str},
-                            keep_default_na=False, na_values=[""])
-        frame["experiment"] = frame["experiment"].fillna("")
+        frame = _read_metrics(f)
         config = _run_config(f)
         ident = frame.iloc[0]
         config_part = {k: v for k, v in (config or {}).items() if k not in IGNORED_KEYS}
@@ -93,6 +93,20 @@ def load_runs(paths: Sequence[str]) -> pd.DataFrame:
     frame = pd.concat(frames, ignore_index=True)
     frame["higher_is_better"] = frame["higher_is_better"].fillna("").str.lower()
     frame.attrs["configs"] = configs
+    return frame
+
+
+def _read_metrics(csv: Path) -> pd.DataFrame:
+    """One metrics.csv, checked against its integrity record, columns, roles and value
+    ranges: a damaged or edited file stops the command, it is never averaged."""
+    try:
+        if verify(csv) is None:
+            print(f"unlearnbench-compare: warning: {csv} has no integrity record (written by an "
+                  "older version); read unverified", file=sys.stderr)
+        frame = read_checked(csv)
+    except Damaged as err:
+        _fail(f"{err}. Re-run that run (the same command redoes it) or leave its folder out.")
+    frame["experiment"] = frame["experiment"].fillna("")
     return frame
 
 

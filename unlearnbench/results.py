@@ -165,7 +165,7 @@ def read_checked(path: Path) -> pd.DataFrame:
     verify(path)
     try:
         frame = pd.read_csv(path, dtype={"higher_is_better": str, "experiment": str},
-                            keep_default_na=False, na_values=["", "nan", "NaN"])
+                            keep_default_na=False, na_values=[""])
     except (ValueError, pd.errors.ParserError) as err:
         raise Damaged(f"{path}: not a CSV table ({err})") from err
     check_frame(frame, path)

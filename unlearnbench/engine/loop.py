@@ -97,7 +97,8 @@ class Recipe:
         for key, low, high in _RANGES:
             value = getattr(self, key)
             if not low <= value <= high:
-                raise ConfigError(f"train.{key}", f"must be in [{low}, {high}], got {value}")
+                bounds = f">= {low}" if high == math.inf else f"in [{low}, {high}]"
+                raise ConfigError(f"train.{key}", f"must be {bounds}, got {value}")
 
     @property
     def scaled_lr(self) -> float:
