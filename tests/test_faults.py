@@ -76,6 +76,8 @@ def command(*args: str, cwd: Path = ROOT, code: str = None, env=None) -> subproc
     ("train.amp=fp8", "train.amp"),
     ("method.batch_size=0", "method.batch_size"),
     ("seed=-1", "seed"),
+    ("dataset.split_seed=-3", "dataset.split_seed"),
+    ("forget.seed=-2", "forget.seed"),
 ])
 def test_bad_values_are_refused_before_data_loads(run_cfg, no_data, override, key):
     with pytest.raises(ConfigError) as err:

@@ -185,7 +185,11 @@ class Registry:
         if unknown:
             raise ConfigError(f"{prefix}.{unknown[0]}",
                               f"not a key of {self.kind} '{name}'; it takes {sorted(keys)}")
-        return {k: coerce(v, keys[k], f"{prefix}.{k}") for k, v in cfg.items()}
+        out = {k: coerce(v, keys[k], f"{prefix}.{k}") for k, v in cfg.items()}
+        for k, v in out.items():  # numpy and torch refuse negative seeds with a raw error
+            if (k == "seed" or k.endswith("_seed")) and isinstance(v, int) and v < 0:
+                raise ConfigError(f"{prefix}.{k}", f"seeds are non-negative integers, got {v}")
+        return out
 
     def build(self, cfg: Mapping[str, Any], prefix: str, **given: Any) -> Any:
         """Validates ``cfg`` and constructs the component with ``given`` passed as well."""

@@ -153,7 +153,8 @@ def check_splits(name: str, train_y: Tensor, n_val: Optional[int], n_test: int, 
                       (n_test, "dataset.limit_test")):
         if size == 0:  # e.g. 3 rows and val_fraction 0.1: a split rounds to nothing
             raise ConfigError(key, f"dataset '{name}' leaves a split empty with this value "
-                                   f"(train {len(train_y)}, val {n_val}, test {n_test} examples)")
+                                   f"(train {len(train_y)}, val {n_val}, test {n_test} examples; "
+                                   "a small dataset or limit leaves too few rows to split)")
     if not finite:
         raise ConfigError("dataset.name", f"dataset '{name}' holds NaN or infinite pixel values")
     if int(all_y.min()) < 0 or int(all_y.max()) >= num_classes:
