@@ -85,6 +85,13 @@ def test_bad_values_are_refused_before_data_loads(run_cfg, no_data, override, ke
     assert f"`{key}`" in str(err.value)
 
 
+@pytest.mark.parametrize("override,key", [("model.hidden=[64,0]", "model.hidden"),
+                                          ("model.dropout=1.0", "model.dropout")])
+def test_degenerate_models_are_refused_before_training(run_cfg, no_training, override, key):
+    with pytest.raises(ConfigError, match=f"`{key}`"):
+        run(run_cfg([override]))
+
+
 def test_unwritable_cache_dir_is_refused_before_data_loads(run_cfg, no_data, tmp_path):
     (tmp_path / "a_file").write_text("")
     with pytest.raises(ConfigError, match="`cache_dir`.*cannot write"):
