@@ -161,6 +161,16 @@ def test_a_diverging_job_does_not_stop_the_sweep(tmp_path):
     assert "lower `method.lr`" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
+def test_a_failing_job_in_joblib_workers_is_counted_by_the_parent(tmp_path):
+    proc = command("-m", "debug=smoke", "device=cpu", f"output_root={tmp_path}",
+                   "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "train.momentum=0.9,5",
+                   "hydra/job_logging=disabled")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(list((tmp_path / "runs").rglob("metrics.csv"))) == 1
+    assert "unlearnbench: error:" in proc.stderr and "`train.momentum`" in proc.stderr
+
+
 # ----------------------------------------------------------------------- bad data
 
 def _npz(path: Path, **arrays) -> str:
