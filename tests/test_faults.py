@@ -113,7 +113,7 @@ def test_user_error_is_one_line_exit_2_and_in_the_run_log(tmp_path):
     assert "Traceback" not in proc.stderr + proc.stdout
     errors = [line for line in proc.stderr.splitlines() if line.startswith("unlearnbench: error:")]
     assert len(errors) == 1 and "`train.momentum`" in errors[0]
-    logs = list((tmp_path / "runs").rglob("__main__.log"))
+    logs = list((tmp_path / "runs").rglob("unlearnbench.log"))
     assert len(logs) == 1 and "`train.momentum`" in logs[0].read_text()
 
 

@@ -47,7 +47,7 @@ def task(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except (UnlearnbenchError, UnknownNameError) as err:
-        logging.getLogger("unlearnbench").error("%s", err)  # console and <run dir>/__main__.log
+        logging.getLogger("unlearnbench").error("%s", err)  # console and <run dir>/unlearnbench.log
         hc = HydraConfig.get()
         line = f"{hc.runtime.output_dir}: {err}"
         if "BasicLauncher" in str(hc.launcher.get("_target_", "BasicLauncher")):
