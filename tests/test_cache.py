@@ -149,14 +149,18 @@ def test_cache_cli_list_du_clear_with_filters(tmp_path, capsys):
     left = sorted((e.stage, e.key) for e in cache.entries())
     assert ("oracle", content_key({"seed": 0})) not in left and len(left) == 3
     assert cache.stale_tmp() == []
-    cache_main(["clear", "--cache-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="pass --yes"):  # the whole cache: asks first
+        cache_main(["clear", "--cache-dir", str(tmp_path)])
+    assert len(list(cache.entries())) == 3
+    cache_main(["clear", "--cache-dir", str(tmp_path), "--yes"])
     assert list(cache.entries()) == []
 
 
 def test_cache_cli_does_not_import_torch(tmp_path):
-    code = ("import sys; from unlearnbench.cache_cli import main; "
+    code = ("import sys; from unlearnbench.cache import ModelCache; ModelCache(sys.argv[1]).mark(); "
+            "from unlearnbench.cache_cli import main; "
             f"main(['du', '--cache-dir', {str(tmp_path)!r}]); assert 'torch' not in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, capture_output=True,
                    env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
 
 

@@ -6,7 +6,7 @@ import torch
 
 from datafiles import write_cifar10, write_cifar100, write_mnist_like, write_npz, write_svhn
 from unlearnbench.data import load_data
-from unlearnbench.errors import ConfigError
+from unlearnbench.errors import ConfigError, DataError
 from unlearnbench.registry import DATASETS
 
 CPU = torch.device("cpu")
@@ -44,7 +44,7 @@ def test_missing_dataset_offline_names_files_and_key(tmp_path):
 
 def test_md5_check_rejects_files_that_are_not_the_release(tmp_path):
     write_cifar10(tmp_path)
-    with pytest.raises(ConfigError, match="data_root"):
+    with pytest.raises(DataError, match="data_root.*md5"):
         load_data({"name": "cifar10", **OFFLINE, "verify_md5": True}, str(tmp_path), CPU)
 
 

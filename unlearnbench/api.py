@@ -14,6 +14,8 @@ from typing import Sequence
 from omegaconf import OmegaConf, open_dict
 
 from unlearnbench.config import compose
+from unlearnbench.errors import UnlearnbenchError
+from unlearnbench.results import finished
 
 
 def run(overrides: Sequence[str] = ()):
@@ -37,11 +39,11 @@ def run(overrides: Sequence[str] = ()):
     cfg = compose(list(overrides))
     with open_dict(cfg):
         cfg.run_dir = str(run_dir)
-    finished = (run_dir / "metrics.csv").exists() and not cfg.overwrite
-    if not finished:  # the config beside metrics.csv is what compare reads
+    done = not cfg.overwrite and finished(run_dir)
+    if not done:  # the config beside metrics.csv is what compare reads
         (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
-    with _log_to(run_dir / "unlearnbench.log", enabled=not finished):
+    with _log_to(run_dir / "unlearnbench.log", enabled=not done):
         return run_pipeline(cfg)
 
 
@@ -61,7 +63,9 @@ class _log_to:
                 logger.setLevel(logging.INFO)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
+        if isinstance(exc, UnlearnbenchError):  # the reason a run stopped is in its log too
+            logging.getLogger("unlearnbench").error("%s", exc)
         if self.handler is not None:
             logging.getLogger("unlearnbench").removeHandler(self.handler)
             self.handler.close()

@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 
 StateDict = Dict[str, "torch.Tensor"]
 TMP_PREFIX = ".tmp-"
+# The Cache Directory Tagging standard (https://bford.info/cachedir/): backup tools skip the
+# folder, and `unlearnbench-cache clear` deletes nothing in a folder without it.
+MARKER = "CACHEDIR.TAG"
+MARKER_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+               "# This file is a cache directory tag created by unlearnbench (model cache).\n")
+KEY_CHARS = frozenset("0123456789abcdef")
 
 
 class CorruptEntry(Exception):
@@ -108,6 +114,27 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def is_cache_root(root: Path) -> bool:
+    """True if ``root`` carries unlearnbench's CACHEDIR.TAG (made by the first write)."""
+    try:
+        return (root / MARKER).read_text().startswith(MARKER_TEXT)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def entry_layout_ok(folder: Path, meta: Dict[str, Any]) -> bool:
+    """True if ``folder`` is laid out as an entry: ``<stage>/<24-hex key>/`` holding exactly
+    model.pt and meta.json, whose meta names that stage and key."""
+    key = folder.name
+    try:
+        names = {p.name for p in folder.iterdir()}
+    except OSError:
+        return False
+    return (len(key) == 24 and set(key) <= KEY_CHARS and names <= {"model.pt", "meta.json"}
+            and "meta.json" in names and meta.get("key") == key
+            and meta.get("stage") == folder.parent.name)
+
+
 def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -126,11 +153,33 @@ class ModelCache:
     def entry(self, stage: str, key: str) -> Path:
         return self.root / stage / key
 
+    def mark(self) -> None:
+        """Writes CACHEDIR.TAG once (atomically): the marker ``clear`` requires."""
+        path = self.root / MARKER
+        if not path.exists():
+            tmp = self.root / f"{TMP_PREFIX}{MARKER}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            tmp.write_text(MARKER_TEXT)
+            os.replace(tmp, path)
+
+    def check_writable(self) -> None:
+        """Raises ConfigError(``cache_dir``) unless entries can be written here (before any work)."""
+        from unlearnbench.errors import ConfigError
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f"{TMP_PREFIX}probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            probe.write_bytes(b"")
+            probe.unlink()
+            self.mark()
+        except OSError as err:
+            raise ConfigError("cache_dir", f"cannot write to {self.root} ({err.strerror or err})") from err
+
     @contextmanager
     def _lock(self, stage: str, key: str, blocking: bool = True) -> Iterator[bool]:
         """Exclusive lock of one key; yields False if ``blocking`` is off and it is taken."""
         path = self.root / stage / f"{key}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.mark()
         with open(path, "a") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
@@ -215,17 +264,23 @@ class ModelCache:
             return self._write(stage, key, state, meta)
 
     def get_or_build(self, stage: str, material: Dict[str, Any], device,
-                     build: Callable[[], Tuple[StateDict, Dict[str, Any]]]
+                     build: Callable[[], Tuple[StateDict, Dict[str, Any]]],
+                     accept: Optional[Callable[[StateDict], None]] = None
                      ) -> Tuple[StateDict, Dict[str, Any], bool]:
-        """Returns (state, meta, hit). ``build`` runs at most once per key across processes."""
+        """Returns (state, meta, hit). ``build`` runs at most once per key across processes.
+
+        ``accept(state)`` may raise CorruptEntry for an intact file whose content is unusable
+        (wrong shapes, non-finite weights): such an entry is rebuilt like a damaged one. An
+        exception from ``build`` leaves no entry.
+        """
         key = content_key(material)
-        found = self.load(stage, key, device)
+        found = self._accepted(self.load(stage, key, device), accept)
         if found is not None:
             return (*found, True)
         with self._lock(stage, key):
             self._clean_tmp(stage, key)
             try:  # another process may have built it while we waited for the lock
-                state, meta = self._read(stage, key, device)
+                state, meta = self._accepted(self._read(stage, key, device), accept, strict=True)
                 return state, meta, True
             except FileNotFoundError:
                 pass
@@ -236,25 +291,50 @@ class ModelCache:
             meta = self._write(stage, key, state, {**meta, "material": material})
             return state, meta, False
 
+    @staticmethod
+    def _accepted(found, accept, strict: bool = False):
+        """``found`` if ``accept`` takes its state; else None, or CorruptEntry if ``strict``."""
+        if found is None or accept is None:
+            return found
+        try:
+            accept(found[0])
+        except CorruptEntry as err:
+            if strict:
+                raise
+            log.debug("cache entry refused (%s)", err)
+            return None
+        return found
+
     def entries(self, stage: Optional[str] = None) -> Iterator[Entry]:
-        """Every complete entry (a folder with a readable meta.json); checksums not verified."""
-        if not self.root.exists():
+        """Every entry the marker and the layout vouch for; checksums not verified.
+
+        Nothing is listed in a folder without unlearnbench's CACHEDIR.TAG, and only folders
+        laid out as entries (see ``entry_layout_ok``) are: a project folder passed as
+        ``--cache-dir`` by mistake yields nothing to delete.
+        """
+        if not is_cache_root(self.root):
             return
         for meta_path in sorted(self.root.glob(f"{stage or '*'}/*/meta.json")):
             folder = meta_path.parent
-            if folder.name.startswith(TMP_PREFIX):
+            if folder.name.startswith(TMP_PREFIX) or folder.is_symlink() or folder.parent.is_symlink():
                 continue
             try:
                 meta = json.loads(meta_path.read_text())
             except (OSError, ValueError):
                 meta = {}
+            if not isinstance(meta, dict) or not entry_layout_ok(folder, meta):
+                continue
             yield Entry(folder.parent.name, folder.name, meta, _folder_size(folder), folder)
 
     def stale_tmp(self, stage: Optional[str] = None) -> List[Path]:
         """Temporary folders whose key is not locked now, i.e. left by killed writers."""
         stale = []
+        if not is_cache_root(self.root):
+            return stale
         for tmp in sorted(self.root.glob(f"{stage or '*'}/{TMP_PREFIX}*")):
             key = tmp.name[len(TMP_PREFIX):].split("-", 1)[0]
+            if not (tmp.is_dir() and len(key) == 24 and set(key) <= KEY_CHARS):
+                continue
             with self._lock(tmp.parent.name, key, blocking=False) as free:
                 if free:
                     stale.append(tmp)

@@ -2,7 +2,9 @@
 
 Only the standard library is imported (torch is not needed to list or delete entries), so
 the command answers instantly. Deletions take each key's lock, so clearing while a sweep
-runs never removes an entry that is being written.
+runs never removes an entry that is being written. Nothing is deleted in a folder without
+unlearnbench's CACHEDIR.TAG, only folders laid out as entries are, and clearing a whole
+cache asks first unless ``--yes``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from unlearnbench.cache import Entry, ModelCache, _folder_size
+from unlearnbench.cache import MARKER, Entry, ModelCache, _folder_size, is_cache_root
 
 DAY_S = 86400.0
 
@@ -77,8 +79,22 @@ def cmd_du(cache: ModelCache, args) -> None:
           f"{_human(sum(s for _, s in totals.values()) + stale):>10s}  {cache.root}")
 
 
+def confirmed(cache: ModelCache, args, count: int) -> bool:
+    """Clearing a whole cache asks first (``--yes`` skips it; without a terminal it refuses)."""
+    if args.dry_run or args.yes or args.stage or args.older_than is not None or not count:
+        return True
+    if not sys.stdin.isatty():
+        sys.exit(f"unlearnbench-cache: clear would delete all {count} entries of {cache.root}; "
+                 "pass --yes to confirm (or --stage/--older-than to select)")
+    answer = input(f"Delete all {count} entries of {cache.root}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
 def cmd_clear(cache: ModelCache, args) -> None:
     rows = selected(cache, args.stage, args.older_than)
+    if not confirmed(cache, args, len(rows)):
+        print("nothing deleted")
+        return
     freed, removed = 0, 0
     for e in rows:
         if args.dry_run or cache.remove(e):
@@ -101,10 +117,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--older-than", type=float, metavar="DAYS",
                         help="only entries created more than DAYS days ago")
     parser.add_argument("--dry-run", action="store_true", help="clear: print, delete nothing")
+    parser.add_argument("--yes", action="store_true", help="clear: delete every entry without asking")
     args = parser.parse_args(argv)
     cache = ModelCache(Path(args.cache_dir))
     if not cache.root.is_dir():
         sys.exit(f"unlearnbench-cache: --cache-dir {cache.root} does not exist")
+    if not is_cache_root(cache.root):  # never judge a folder a cache by its layout alone
+        sys.exit(f"unlearnbench-cache: {cache.root} is not an unlearnbench cache (no {MARKER} made by "
+                 "unlearnbench); nothing done. A run with cache_dir=<that folder> creates it.")
     {"list": cmd_list, "du": cmd_du, "clear": cmd_clear}[args.command](cache, args)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -26,9 +27,31 @@ def _short_hash(*parts) -> str:
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def is_safe_name(name: str) -> bool:
+    """True if ``name`` can be one folder name: letters, digits, ``_.+-``, no ``..``."""
+    return bool(SAFE_NAME.fullmatch(name)) and ".." not in name
+
+
+def folder_name(name: object) -> str:
+    """``name`` as one folder of a run dir: unsafe characters become ``_``.
+
+    Run dirs are built from group names before any code of ours runs, so a name such as
+    ``../../x`` must not reach the path (it would put the run outside ``output_root``).
+    Registered names are safe (``Registry.register`` checks), so they map to themselves;
+    any other name is refused by the registry, naming its key, once the run starts.
+    """
+    text = str(name)
+    return text if is_safe_name(text) else re.sub(r"[^A-Za-z0-9_+-]", "_", text) or "_"
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("ub_hash"):
         OmegaConf.register_new_resolver("ub_hash", _short_hash)
+    if not OmegaConf.has_resolver("ub_name"):
+        OmegaConf.register_new_resolver("ub_name", folder_name)
 
 
 def compose(overrides: Sequence[str] = (), return_hydra_config: bool = False) -> DictConfig:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -20,17 +22,21 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from unlearnbench.cache import ModelCache, array_sha
+from unlearnbench.cache import CorruptEntry, ModelCache, array_sha
 from unlearnbench.data import DataBundle, load_data
 from unlearnbench.data.forget import ForgetSet
 from unlearnbench.engine import RunContext, fit
+from unlearnbench.engine.finite import check_outputs, check_weights, first_nonfinite
+from unlearnbench.errors import ConfigError, Diverged, UnlearnbenchError
 from unlearnbench.evaluators import EvalContext, Scored
 from unlearnbench.evaluators.base import ROLES, metric_info
 from unlearnbench.methods import UnlearnData, Unlearned, as_unlearned
 from unlearnbench.plan import Plan, plan, seed_everything
-from unlearnbench.results import metrics_frame, provenance, write_atomic
+from unlearnbench.registry import METHODS
+from unlearnbench.results import finished, metrics_frame, provenance, read_checked, write_atomic
 
 log = logging.getLogger("unlearnbench")
+STAGE_OF_ROLE = {"original": "original training", "retrain": "oracle training", "unlearned": "method"}
 
 
 @dataclass
@@ -54,11 +60,14 @@ class RunResult:
 def run(cfg: DictConfig) -> RunResult:
     """Runs one configured experiment; a finished one is skipped unless ``overwrite``."""
     out_dir = run_dir_of(cfg)
-    if (out_dir / "metrics.csv").exists() and not cfg.overwrite:
+    if not cfg.overwrite and finished(out_dir):
         log.info("finished run found at %s; skipping (overwrite=true reruns it)", out_dir)
-        return RunResult(out_dir, pd.read_csv(out_dir / "metrics.csv"), skipped=True)
+        return RunResult(out_dir, read_checked(out_dir / "metrics.csv"), skipped=True)
     p = plan(cfg)
-    ctx = p.start(cache=ModelCache(cfg.cache_dir))
+    cache = ModelCache(cfg.cache_dir)
+    check_writable(out_dir, "output_root" if cfg.get("run_dir") is None else "run_dir")
+    cache.check_writable()
+    ctx = p.start(cache=cache)
     with ctx.timer("data"):
         data, forget = load_stage(p, ctx)
     warm_up(p, data, ctx)
@@ -78,6 +87,7 @@ def run(cfg: DictConfig) -> RunResult:
     with ctx.timer("eval"):
         by_role = evaluate_stage(p, models, data, udata, forget, result, seconds, ctx)
     records = {"original": original_rec, "oracle": oracle_rec}
+    check_metrics(by_role)
     frame = metrics_of(p, forget, by_role, result, records, unlearn_s, ctx)
     save_outputs(p, out_dir, models, result)
     write_atomic(frame, out_dir / "metrics.csv")
@@ -103,10 +113,29 @@ def run_dir_of(cfg: DictConfig) -> Path:
         return Path(HydraConfig.get().runtime.output_dir)
     except ValueError:  # not under Hydra: the API (unlearnbench.run) or tests set run_dir
         if cfg.get("run_dir") is None:
-            from unlearnbench.errors import ConfigError
-
             raise ConfigError("run_dir", "outside the unlearnbench command, set run_dir")
         return Path(cfg.run_dir)
+
+
+def check_writable(folder: Path, key: str) -> None:
+    """Raises ConfigError(``key``) unless files can be written in ``folder`` (before any work)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(key, f"cannot write to {folder} ({err.strerror or err})") from err
+
+
+def fix_key(p: Plan, role: str) -> str:
+    """The config key that made ``role``'s model: its checkpoint file, the recipe or the method."""
+    stage = {"original": "original", "retrain": "oracle"}.get(role)
+    if stage is None:  # the unlearned model
+        if p.method.uses_oracle:
+            return fix_key(p, "retrain")
+        return "method.lr" if "lr" in METHODS.keys_of(p.method.registry_name) else "method.name"
+    return p.checkpoints[stage].key if stage in p.checkpoints else "train.lr"
 
 
 def load_stage(p: Plan, ctx: RunContext):
@@ -168,12 +197,15 @@ def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
     def new_model() -> nn.Module:
         torch.manual_seed(ctx.seed)  # original and oracle start from the same initialisation
         model = p.new_model(data).to(ctx.device)
-        return model.to(memory_format=torch.channels_last) if ctx.on_cuda and len(data.input_shape) == 3 else model
+        return model.to(memory_format=torch.channels_last) if ctx.channels_last and len(data.input_shape) == 3 else model
 
     user_file = p.checkpoints.get(stage)
     if user_file is not None:
         model = new_model()
         model.load_state_dict(p.load_checkpoint(stage, model))
+        bad = first_nonfinite(model.state_dict())
+        if bad is not None:
+            raise ConfigError(user_file.key, f"{user_file.path} holds non-finite values in {bad}")
         log.info("%s model: loaded from %s (sha256 %s)", stage, user_file.path, user_file.sha)
         return model.eval(), TrainRecord(f"file:{user_file.sha[:24]}", None, False)
 
@@ -181,10 +213,20 @@ def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
         model = new_model()
         with ctx.timer(f"{stage}_train"):
             fit(model, split, ctx.recipe, ctx, desc=f"train {stage}")
+        check_weights(model.state_dict(), f"{stage} training", "train.lr")  # before it is cached
         return model.state_dict(), {"train_s": ctx.timings[f"{stage}_train_s"]}
 
-    state, meta, hit = ctx.cache.get_or_build(stage, material, ctx.device, build)
     model = new_model()
+
+    def accept(state):  # an intact file of the wrong shapes or with NaNs is rebuilt, not loaded
+        if first_nonfinite(state) is not None:
+            raise CorruptEntry("non-finite weights")
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            raise CorruptEntry(f"state dict does not fit the model: {str(err).splitlines()[0]}") from err
+
+    state, meta, hit = ctx.cache.get_or_build(stage, material, ctx.device, build, accept)
     model.load_state_dict(state)
     log.info("%s model: %s (key %s, trained in %.1fs)", stage, "cache hit" if hit else "trained",
              meta["key"], meta["train_s"])
@@ -197,6 +239,10 @@ def unlearn_stage(p: Plan, original: nn.Module, oracle: nn.Module, data: Unlearn
     start = oracle if p.method.uses_oracle else original
     result = as_unlearned(p.method.unlearn(copy.deepcopy(start), data, ctx))
     result.model.eval()
+    check_weights(result.model.state_dict(), "method", fix_key(p, "unlearned"))
+    bad = [k for k, v in result.stats.items() if not math.isfinite(float(v))]
+    if bad:
+        raise Diverged("method", fix_key(p, "unlearned"), f"its stat {bad[0]} is {result.stats[bad[0]]}")
     return result
 
 
@@ -205,6 +251,9 @@ def evaluate_stage(p: Plan, models: Dict[str, nn.Module], data: DataBundle, udat
     """Every evaluator on every role; the oracle first, since others compare to it."""
     splits = {"forget": udata.forget, "retain": udata.retain, "val": data.val, "test": data.test}
     scored = {role: Scored(role, models[role], splits, ctx) for role in ROLES}
+    for role, sc in scored.items():  # finite outputs, or no metric of this run is written
+        for split in splits:
+            check_outputs(sc.logits(split), STAGE_OF_ROLE[role], fix_key(p, role), split)
     ectx = EvalContext(run=ctx, scored=scored, timings=seconds, data=data, forget=forget,
                        method_stats=dict(result.stats))
     for role in ("retrain", "original", "unlearned"):
@@ -214,6 +263,21 @@ def evaluate_stage(p: Plan, models: Dict[str, nn.Module], data: DataBundle, udat
     by_role = {role: ectx.results[role] for role in ROLES}
     by_role["unlearned"].update({f"method.{k}": float(v) for k, v in result.stats.items()})
     return by_role
+
+
+def check_metrics(by_role: Dict[str, Dict[str, float]]) -> None:
+    """No infinite metric is written; NaN (a metric undefined here, e.g. on an empty split,
+    as its definition says) is written and warned about. Outputs were checked finite."""
+    undefined = []
+    for role, metrics in by_role.items():
+        for name, value in metrics.items():
+            if math.isinf(float(value)):
+                raise UnlearnbenchError("eval.evaluators", f"metric {name} of the {role} model is "
+                                        f"{value}; no metrics written (an evaluator's inputs are degenerate)")
+            if math.isnan(float(value)):
+                undefined.append(f"{role}/{name}")
+    if undefined:
+        log.warning("undefined metrics (NaN by their definition): %s", ", ".join(undefined))
 
 
 def metrics_of(p: Plan, forget: ForgetSet, by_role, result: Unlearned,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import math
 import pkgutil
 import typing
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -83,8 +84,9 @@ def coerce(value: Any, hint: Any, key: str) -> Any:
             raise ConfigError(key, f"must be an integer, got {value!r}")
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"must be a number, got {value!r}")
+        # NaN slips through every `<= 0` check and infinity is never a setting: both refused here.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(key, f"must be a finite number, got {value!r}")
         return value
     if hint is str:
         if not isinstance(value, str):
@@ -117,6 +119,11 @@ class Registry:
         self._loaded = False
 
     def register(self, name: str) -> Callable[[Any], Any]:
+        from unlearnbench.config import is_safe_name
+
+        if not is_safe_name(name):  # names become folders of run dirs
+            raise ValueError(f"{self.kind} name {name!r}: use letters, digits and _ . + - only")
+
         def decorator(obj: Any) -> Any:
             if name in self._entries and self._entries[name] is not obj:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
@@ -178,7 +185,11 @@ class Registry:
         if unknown:
             raise ConfigError(f"{prefix}.{unknown[0]}",
                               f"not a key of {self.kind} '{name}'; it takes {sorted(keys)}")
-        return {k: coerce(v, keys[k], f"{prefix}.{k}") for k, v in cfg.items()}
+        out = {k: coerce(v, keys[k], f"{prefix}.{k}") for k, v in cfg.items()}
+        for k, v in out.items():  # numpy and torch refuse negative seeds with a raw error
+            if (k == "seed" or k.endswith("_seed")) and isinstance(v, int) and v < 0:
+                raise ConfigError(f"{prefix}.{k}", f"seeds are non-negative integers, got {v}")
+        return out
 
     def build(self, cfg: Mapping[str, Any], prefix: str, **given: Any) -> Any:
         """Validates ``cfg`` and constructs the component with ``given`` passed as well."""

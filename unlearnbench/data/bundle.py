@@ -14,7 +14,6 @@ from unlearnbench.errors import ConfigError
 from unlearnbench.registry import DATASETS
 
 
-
 @dataclass
 class Split:
     """One split as tensors: ``x`` float [N, C, H, W] (normalised), ``y`` int64 [N]."""
@@ -132,6 +131,8 @@ def build_bundle(raw: RawData, name: str, val_fraction: float, split_seed: int,
         return ((t - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)).contiguous()
 
     keep_t, held_t = torch.from_numpy(keep), torch.from_numpy(held)
+    check_splits(name, y[keep_t], len(held) if val_fraction > 0 else None, len(test_y), int(raw.num_classes),
+                 torch.cat([y, test_y]), bool(torch.isfinite(x).all() and torch.isfinite(test_x).all()))
     return DataBundle(
         name=name,
         train=Split(norm(x[keep_t]), y[keep_t]),
@@ -141,6 +142,26 @@ def build_bundle(raw: RawData, name: str, val_fraction: float, split_seed: int,
         pixel_mean=mean,
         pixel_std=std,
     )
+
+
+def check_splits(name: str, train_y: Tensor, n_val: Optional[int], n_test: int, num_classes: int,
+                 all_y: Tensor, finite: bool) -> None:
+    """Refuses data no run can score: empty splits (``n_val`` None: no validation split was
+    asked for), fewer than 2 training classes, labels outside 0..num_classes-1, non-finite
+    pixels; each error names the key to change."""
+    for size, key in ((len(train_y), "dataset.limit_train"), (n_val, "dataset.val_fraction"),
+                      (n_test, "dataset.limit_test")):
+        if size == 0:  # e.g. 3 rows and val_fraction 0.1: a split rounds to nothing
+            raise ConfigError(key, f"dataset '{name}' leaves a split empty with this value "
+                                   f"(train {len(train_y)}, val {n_val}, test {n_test} examples; "
+                                   "a small dataset or limit leaves too few rows to split)")
+    if not finite:
+        raise ConfigError("dataset.name", f"dataset '{name}' holds NaN or infinite pixel values")
+    if int(all_y.min()) < 0 or int(all_y.max()) >= num_classes:
+        raise ConfigError("dataset.name", f"dataset '{name}' has labels outside 0..{num_classes - 1}")
+    if len(torch.unique(train_y)) < 2:
+        raise ConfigError("dataset.name", f"dataset '{name}': its training split holds a single "
+                                          "class; a classifier needs at least 2")
 
 
 # Keys of the dataset group the pipeline uses itself (splits, normalisation); the rest go

@@ -34,10 +34,23 @@ class RunContext:
         """A CPU generator for the named random ``stream`` of this run (see ``stream_seed``)."""
         return torch.Generator().manual_seed(stream_seed(self.seed, stream))
 
+    @property
+    def bf16(self) -> bool:
+        """bf16 autocast: on CUDA by default (``train.amp=auto``), anywhere with ``train.amp=bf16``."""
+        amp = getattr(self.recipe, "amp", "auto")
+        return amp == "bf16" or (amp == "auto" and self.on_cuda)
+
+    @property
+    def channels_last(self) -> bool:
+        """Image models and batches in channels_last: on CUDA unless ``train.channels_last`` says."""
+        flag = getattr(self.recipe, "channels_last", None)
+        return self.on_cuda if flag is None else bool(flag)
+
     def autocast(self) -> contextlib.AbstractContextManager:
-        # bf16 needs no loss scaling; on CPU autocast would slow small models down.
-        if self.on_cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        # bf16 needs no loss scaling; on CPU autocast would slow small models down, so it is
+        # off there unless forced (train.amp=bf16 runs the CUDA path's dtypes on a CPU).
+        if self.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def progress(self, iterable: Iterable, desc: str, total: Optional[int] = None, leave=False):

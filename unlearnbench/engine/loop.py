@@ -21,6 +21,11 @@ Batch = Tuple[Tensor, Tensor]
 log = logging.getLogger("unlearnbench")
 
 _LR_SCALINGS = ("none", "linear", "sqrt")
+# auto: bf16 autocast on CUDA, float32 elsewhere; bf16 forces it (on CPU too, to test the CUDA path).
+_AMP_MODES = ("auto", "bf16", "none")
+# (key, low, high): the closed range a recipe value must lie in.
+_RANGES = (("momentum", 0.0, 1.0), ("weight_decay", 0.0, math.inf), ("label_smoothing", 0.0, 1.0),
+           ("final_lr_fraction", 0.0, 1.0), ("warmup_epochs", 0.0, math.inf))
 
 
 @dataclass
@@ -43,6 +48,8 @@ class Recipe:
     compile: bool = False
     lr_scaling: str = "none"
     base_batch_size: int = 128
+    amp: str = "auto"
+    channels_last: Optional[bool] = None  # None: image batches channels_last on CUDA only
 
     @classmethod
     def from_cfg(cls, cfg: Dict[str, Any]) -> "Recipe":
@@ -61,7 +68,10 @@ class Recipe:
 
         Keys stay stable across versions where a new field changes nothing at its default.
         """
-        m = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("eval_batch_size", "compile")}
+        m = {f.name: getattr(self, f.name) for f in fields(self)
+             if f.name not in ("eval_batch_size", "compile", "channels_last")}  # layout: same values
+        if m["amp"] == "auto":  # the default on every device: keep older cache keys valid
+            del m["amp"]
         if m["lr_scaling"] == "none":  # then they change nothing: keep older cache keys valid
             del m["lr_scaling"], m["base_batch_size"]
         if m["augment"] != "none":  # augmentation draws are per epoch since engine v2
@@ -77,9 +87,18 @@ class Recipe:
             raise ConfigError("train.augment", f"'{self.augment}' is not none|crop_flip|flip")
         if self.lr_scaling not in _LR_SCALINGS:
             raise ConfigError("train.lr_scaling", f"'{self.lr_scaling}' is not none|linear|sqrt")
-        for key in ("epochs", "batch_size", "base_batch_size"):
-            if int(getattr(self, key)) <= 0:
-                raise ConfigError(f"train.{key}", "must be positive")
+        if self.amp not in _AMP_MODES:
+            raise ConfigError("train.amp", f"'{self.amp}' is not one of {list(_AMP_MODES)}")
+        for key in ("epochs", "batch_size", "base_batch_size", "eval_batch_size", "lr"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"train.{key}", f"must be positive, got {getattr(self, key)}")
+        if self.max_batches is not None and self.max_batches <= 0:  # 0 steps would cache untrained models
+            raise ConfigError("train.max_batches", f"must be a positive count or null, got {self.max_batches}")
+        for key, low, high in _RANGES:
+            value = getattr(self, key)
+            if not low <= value <= high:
+                bounds = f">= {low}" if high == math.inf else f"in [{low}, {high}]"
+                raise ConfigError(f"train.{key}", f"must be {bounds}, got {value}")
 
     @property
     def scaled_lr(self) -> float:
@@ -98,12 +117,13 @@ class Recipe:
 
 def batches(split: Split, batch_size: int, generator: Optional[torch.Generator] = None,
             shuffle: bool = True, drop_last: bool = False, max_batches: Optional[int] = None,
-            augment: str = "none") -> Iterator[Batch]:
+            augment: str = "none", channels_last: Optional[bool] = None) -> Iterator[Batch]:
     """Yields (x, y) slices of a resident split in a seeded random order.
 
     The epoch's order and augmentation draws are made on the host in one go and copied
     once (asynchronously on CUDA), so the step loop never waits for a host-device copy.
-    On CUDA image batches come out channels_last, the layout the models are kept in.
+    Image batches come out channels_last if ``channels_last`` (None: on CUDA), the layout
+    the models are kept in.
     """
     n = len(split)
     device = split.y.device
@@ -118,7 +138,7 @@ def batches(split: Split, batch_size: int, generator: Optional[torch.Generator] 
             idx = order[start:start + batch_size]
             xb, yb = split.x[idx], split.y[idx]
         d = None if draws is None else draws[start:start + batch_size]
-        yield to_model_layout(aug.apply(xb, d)), yb
+        yield to_model_layout(aug.apply(xb, d), channels_last), yb
 
 
 def epoch_draws(n: int, generator: Optional[torch.Generator], shuffle: bool, augment: str,
@@ -135,9 +155,10 @@ def epoch_draws(n: int, generator: Optional[torch.Generator], shuffle: bool, aug
     return order, draws
 
 
-def to_model_layout(x: Tensor) -> Tensor:
-    """channels_last for image batches on CUDA (what the convolutions run fastest on); else ``x``."""
-    if x.is_cuda and x.ndim == 4:
+def to_model_layout(x: Tensor, channels_last: Optional[bool] = None) -> Tensor:
+    """channels_last for image batches if ``channels_last`` (None: on CUDA, where the
+    convolutions run fastest in it); else ``x``."""
+    if (x.is_cuda if channels_last is None else channels_last) and x.ndim == 4:
         return x.contiguous(memory_format=torch.channels_last)
     return x
 
@@ -263,7 +284,7 @@ def fit(model: nn.Module, split: Split, recipe: Recipe, ctx: RunContext, desc: s
     train_loop(
         net,
         lambda _: batches(split, recipe.batch_size, gen, max_batches=recipe.max_batches,
-                          augment=recipe.augment),
+                          augment=recipe.augment, channels_last=ctx.channels_last),
         cross_entropy(recipe.label_smoothing), optimizer, epochs, ctx, desc, scheduler,
         after_step=after_step,
     )
@@ -275,7 +296,7 @@ def fit(model: nn.Module, split: Split, recipe: Recipe, ctx: RunContext, desc: s
 def predict(model: nn.Module, x: Tensor, ctx: RunContext, batch_size: Optional[int] = None) -> Tensor:
     """Float32 logits for every row of ``x`` in eval mode, in large no-grad batches.
 
-    The logits stay on the device (no host copy); on CUDA inputs go channels_last.
+    The logits stay on the device (no host copy); inputs go channels_last if the run's are.
     """
     batch_size = batch_size or ctx.recipe.eval_batch_size
     was_training = model.training
@@ -283,9 +304,9 @@ def predict(model: nn.Module, x: Tensor, ctx: RunContext, batch_size: Optional[i
     outs = []
     with ctx.autocast():
         for start in range(0, x.shape[0], batch_size):
-            outs.append(model(to_model_layout(x[start:start + batch_size])).float())
+            outs.append(model(to_model_layout(x[start:start + batch_size], ctx.channels_last)).float())
     model.train(was_training)
     if not outs:  # an empty split: the model's own output width, no rows
         with ctx.autocast():
-            return model(to_model_layout(x[:0])).float()
+            return model(to_model_layout(x[:0], ctx.channels_last)).float()
     return torch.cat(outs)

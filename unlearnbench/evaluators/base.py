@@ -13,8 +13,7 @@ from unlearnbench.data.bundle import Split
 from unlearnbench.engine import RunContext, predict
 from unlearnbench.errors import ConfigError
 from unlearnbench.registry import EVALUATORS
-
-ROLES = ("original", "retrain", "unlearned")
+from unlearnbench.results import ROLES
 
 
 @dataclass(frozen=True)

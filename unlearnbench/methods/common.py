@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Callable, Iterator, Optional, Sequence, Tuple
 
@@ -16,8 +17,9 @@ from unlearnbench.errors import ConfigError
 
 
 def check_positive(value, key: str) -> None:
-    if value is None or value <= 0:
-        raise ConfigError(key, f"must be positive, got {value}")
+    """Refuses None, NaN, infinities and values <= 0, naming ``key``."""
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise ConfigError(key, f"must be a positive finite number, got {value}")
 
 
 def split_batches(split: Split, ctx: RunContext, batch_size: Optional[int], stream: str,
@@ -26,7 +28,7 @@ def split_batches(split: Split, ctx: RunContext, batch_size: Optional[int], stre
     r = ctx.recipe
     gen = ctx.generator(stream)
     return lambda _: batches(split, batch_size or r.batch_size, gen, max_batches=r.max_batches,
-                             augment=r.augment if augment else "none")
+                             augment=r.augment if augment else "none", channels_last=ctx.channels_last)
 
 
 def paired_batches(primary: Split, secondary: Split, ctx: RunContext, batch_size: Optional[int],
@@ -38,10 +40,11 @@ def paired_batches(primary: Split, secondary: Split, ctx: RunContext, batch_size
 
     def cycle() -> Iterator[Batch]:
         while True:
-            yield from batches(secondary, bs, gen, augment=r.augment)
+            yield from batches(secondary, bs, gen, augment=r.augment, channels_last=ctx.channels_last)
 
     sec = cycle()
-    return lambda _: zip(batches(primary, bs, gen, max_batches=r.max_batches, augment=r.augment), sec)
+    return lambda _: zip(batches(primary, bs, gen, max_batches=r.max_batches, augment=r.augment,
+                                 channels_last=ctx.channels_last), sec)
 
 
 def run_epochs(model: nn.Module, make_batches, loss_fn, ctx: RunContext, desc: str, epochs: int,

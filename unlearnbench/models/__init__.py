@@ -6,12 +6,20 @@ from typing import Any, Dict, Tuple
 
 from torch import nn
 
+from unlearnbench.errors import ConfigError
 from unlearnbench.registry import MODELS
 
 
 def build_model(cfg: Dict[str, Any], input_shape: Tuple[int, ...], num_classes: int) -> nn.Module:
     """Builds the configured model; input shape and class count come from the dataset."""
     return MODELS.build(cfg, "model", input_shape=tuple(input_shape), num_classes=num_classes)
+
+
+def check_widths(key: str, *widths: int) -> None:
+    """Refuses layer widths below 1 (torch would fail later with a shape error, or a
+    zero-width layer would train a constant model), naming ``key``."""
+    if any(int(w) < 1 for w in widths):
+        raise ConfigError(key, f"layer widths must be positive, got {list(widths)}")
 
 
 def classifier_of(model: nn.Module) -> nn.Module:

@@ -4,6 +4,7 @@ from typing import Tuple
 
 from torch import nn
 
+from unlearnbench.models import check_widths
 from unlearnbench.registry import MODELS
 
 
@@ -32,4 +33,5 @@ class SmallCNN(nn.Module):
 
 @MODELS.register("cnn")
 def cnn(input_shape: Tuple[int, ...], num_classes: int, width: int = 32) -> nn.Module:
+    check_widths("model.width", width)
     return SmallCNN(input_shape[0], num_classes, width, small_input=input_shape[-1] < 16)

@@ -5,6 +5,8 @@ from typing import Sequence, Tuple
 import math
 from torch import nn
 
+from unlearnbench.errors import ConfigError
+from unlearnbench.models import check_widths
 from unlearnbench.registry import MODELS
 
 
@@ -27,4 +29,7 @@ class MLP(nn.Module):
 @MODELS.register("mlp")
 def mlp(input_shape: Tuple[int, ...], num_classes: int, hidden: Sequence[int] = (512, 256),
         dropout: float = 0.0) -> nn.Module:
+    check_widths("model.hidden", *hidden)
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError("model.dropout", f"must be in [0, 1), got {dropout}")
     return MLP(math.prod(input_shape), list(hidden), num_classes, dropout)

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnbench.errors import ConfigError
+from unlearnbench.models import check_widths
 from unlearnbench.registry import MODELS
 
 
@@ -49,6 +50,7 @@ class CifarResNet18(nn.Module):
 def resnet18(input_shape: Tuple[int, ...], num_classes: int, stem: str = "cifar",
              width: int = 64) -> nn.Module:
     """``stem: cifar`` (DEL) or ``imagenet`` (torchvision's, as ∇τ's official code uses)."""
+    check_widths("model.width", width)
     if stem == "cifar":
         return CifarResNet18(input_shape[0], num_classes, width)
     if stem == "imagenet":

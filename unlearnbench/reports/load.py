@@ -12,6 +12,8 @@ from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import pandas as pd
 
+from unlearnbench.results import Damaged, read_checked, verify
+
 GROUP = ["experiment", "dataset", "model", "forget", "method", "role"]
 IDENTITY = [c for c in GROUP if c != "role"] + ["forget_size"]
 # Config keys that cannot change a run's results: they may differ inside one cell.
@@ -81,8 +83,15 @@ def load_runs(paths: Sequence[str]) -> pd.DataFrame:
 
 
 def _read_metrics(csv: Path) -> pd.DataFrame:
-    frame = pd.read_csv(csv, dtype={"higher_is_better": str, "experiment": str},
-                        keep_default_na=False, na_values=[""])
+    """One metrics.csv, checked against its integrity record, columns, roles and value
+    ranges: a damaged or edited file stops the command, it is never averaged."""
+    try:
+        if verify(csv) is None:
+            print(f"unlearnbench-compare: warning: {csv} has no integrity record (written by an "
+                  "older version); read unverified", file=sys.stderr)
+        frame = read_checked(csv)
+    except Damaged as err:
+        fail(f"{err}. Re-run that run (the same command redoes it) or leave its folder out.")
     frame["experiment"] = frame["experiment"].fillna("")
     return frame
 

@@ -1,6 +1,9 @@
-"""torchvision datasets (MNIST, Fashion-MNIST, CIFAR-10/100, SVHN) read by torchvision itself.
+"""torchvision datasets (MNIST, Fashion-MNIST, CIFAR-10/100, SVHN) in torchvision's layout.
 
-Offline and missing, each fails with one message naming the files and where they go.
+MNIST, Fashion-MNIST and SVHN are parsed by torchvision; CIFAR's pickled batches by
+``safe_pickle`` (torchvision would unpickle them without restriction). Offline and missing,
+each fails with one message naming the files and where they go; present but unreadable,
+with one saying which file is damaged.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from unlearnbench.data import safe_pickle
 from unlearnbench.data.bundle import RawData
-from unlearnbench.errors import ConfigError
+from unlearnbench.errors import ConfigError, DataError
 from unlearnbench.registry import DATASETS
 
 # name -> (torchvision class, files relative to data_root, classes, mean, std)
@@ -55,26 +59,34 @@ def _dataset_class(name: str, verify_md5: bool):
         return base
     # torchvision's check_integrity(path, md5=None) checks presence only; the parsers are unchanged.
     attrs = {}
-    for key in ("train_list", "test_list"):
-        if hasattr(base, key):
-            attrs[key] = [[f, None] for f, _ in getattr(base, key)]
-    if hasattr(base, "meta"):
-        attrs["meta"] = {**base.meta, "md5": None}
-    if hasattr(base, "split_list"):
+    if hasattr(base, "split_list"):  # SVHN; MNIST-style classes check no md5 when reading
         attrs["split_list"] = {k: [v[0], v[1], None] for k, v in base.split_list.items()}
     # Same class name: MNIST-style datasets derive their folder from it.
     return type(base.__name__, (base,), attrs) if attrs else base
 
 
+# What a damaged file makes torchvision's parsers raise (they check little themselves).
+_PARSE_ERRORS = (RuntimeError, OSError, ValueError, AssertionError, EOFError, IndexError, KeyError,
+                 TypeError)
+
+
+def _damaged(name: str, data_root: str, err: Exception) -> DataError:
+    return DataError("data_root", f"dataset '{name}' under '{data_root}' is damaged or not in "
+                                  f"torchvision's layout ({type(err).__name__}: {err}); replace its files")
+
+
 def _read(name: str, data_root: str, train: bool, download: bool, verify_md5: bool):
+    if name in _CIFAR_KEYS:
+        return _read_cifar(name, data_root, train, download, verify_md5)
     cls = _dataset_class(name, verify_md5)
     kwargs = {"split": "train" if train else "test"} if name == "svhn" else {"train": train}
-    if not download and missing_files(name, data_root):
-        raise _not_found(name, data_root, FileNotFoundError(", ".join(missing_files(name, data_root))))
+    missing = missing_files(name, data_root)
+    if not download and missing:
+        raise _not_found(name, data_root, FileNotFoundError(", ".join(missing)))
     try:
         ds = cls(root=data_root, download=download, **kwargs)
-    except (RuntimeError, OSError) as err:  # URLError is an OSError
-        raise _not_found(name, data_root, err) from err
+    except _PARSE_ERRORS as err:  # URLError is an OSError
+        raise (_not_found(name, data_root, err) if missing else _damaged(name, data_root, err)) from err
     data = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
     labels = getattr(ds, "targets", None)
     if labels is None:
@@ -83,6 +95,55 @@ def _read(name: str, data_root: str, train: bool, download: bool, verify_md5: bo
     if data.ndim == 4 and data.shape[-1] == 3:  # CIFAR stores NHWC; SVHN is already NCHW
         data = data.transpose(0, 3, 1, 2)
     return data, labels.astype(np.int64)
+
+
+# CIFAR batches are pickles: read by ``safe_pickle``, never by torchvision's pickle.load.
+_CIFAR_KEYS = {"cifar10": "labels", "cifar100": "fine_labels"}
+
+
+def _fetch_cifar(name: str, data_root: str, download: bool) -> None:
+    """Downloads and unpacks the archive (md5-checked) if files are missing and allowed."""
+    missing = missing_files(name, data_root)
+    if not missing:
+        return
+    if not download:
+        raise _not_found(name, data_root, FileNotFoundError(", ".join(missing)))
+    import torchvision.datasets as tvd
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    base = getattr(tvd, _SPECS[name][0])
+    try:
+        download_and_extract_archive(base.url, data_root, filename=base.filename, md5=base.tgz_md5)
+    except (RuntimeError, OSError) as err:  # URLError is an OSError
+        raise _not_found(name, data_root, err) from err
+
+
+def _cifar_batch(path: Path, label_key: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Images [N, 3, 32, 32] uint8 and labels [N] of one batch file, its shape checked."""
+    entry = safe_pickle.load(path, "data_root")
+    data = entry.get("data") if isinstance(entry, dict) else None
+    labels = entry.get(label_key) if isinstance(entry, dict) else None
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or labels is None \
+            or len(labels) != len(data):
+        raise DataError("data_root", f"{path} is not a CIFAR batch (needs 'data' [N, 3072] and "
+                                     f"'{label_key}' [N])")
+    return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+
+
+def _read_cifar(name: str, data_root: str, train: bool, download: bool, verify_md5: bool):
+    import torchvision.datasets as tvd
+    from torchvision.datasets.utils import check_integrity
+
+    _fetch_cifar(name, data_root, download)
+    base = getattr(tvd, _SPECS[name][0])
+    parts = []
+    for file, md5 in base.train_list if train else base.test_list:
+        path = Path(data_root) / base.base_folder / file
+        if verify_md5 and not check_integrity(str(path), md5):
+            raise DataError("data_root", f"{path} fails its md5 check (damaged or not the official "
+                                         "file); replace it, or set dataset.verify_md5=false for your own")
+        parts.append(_cifar_batch(path, _CIFAR_KEYS[name]))
+    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
 
 
 def _register(name: str) -> None:

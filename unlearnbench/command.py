@@ -1,0 +1,72 @@
+"""The ``unlearnbench`` command: a thin Hydra entry that calls ``pipeline.run``.
+
+Heavy imports (torch, sklearn) happen inside the task, so ``--help`` stays fast. A run
+stopped by an error the user can fix (``UnlearnbenchError``: bad config, bad data,
+divergence) logs one line, with no traceback, to the console and the run's log; the other
+jobs of a sweep go on, and the command exits with status 2. Other exceptions are bugs and
+keep their traceback. (This lives in its own module, not ``__main__``, so that a worker
+process's ``JobFailed`` is unpickled by reference into this module's ``FAILED``.)
+"""
+
+import logging
+import sys
+from typing import List
+
+import hydra
+from hydra.errors import CompactHydraException
+from omegaconf import DictConfig
+
+from unlearnbench.config import config_dir, register_resolvers
+
+register_resolvers()
+EXIT_USER_ERROR = 2
+FAILED: List[str] = []  # "<run dir>: <reason>" of every job of this process that stopped
+
+
+class JobFailed(CompactHydraException):
+    """Carries a job's one-line reason out of a launcher's worker process (joblib, submitit).
+
+    Unpickling the job's result in the launching process runs ``__init__`` there, which
+    records the failure in that process's ``FAILED``: every failed job is counted even
+    though Hydra re-raises only the first.
+    """
+
+    def __init__(self, line: str):
+        super().__init__(line)
+        FAILED.append(line)
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
+def task(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from unlearnbench.errors import UnlearnbenchError
+    from unlearnbench.pipeline import run
+    from unlearnbench.registry import UnknownNameError
+
+    try:
+        run(cfg)
+    except (UnlearnbenchError, UnknownNameError) as err:
+        logging.getLogger("unlearnbench").error("%s", err)  # console and <run dir>/unlearnbench.log
+        hc = HydraConfig.get()
+        line = f"{hc.runtime.output_dir}: {err}"
+        if "BasicLauncher" in str(hc.launcher.get("_target_", "BasicLauncher")):
+            FAILED.append(line)  # this process: the sweep goes on, main() reports at the end
+        else:
+            raise JobFailed(line) from None  # Hydra marks the job failed; the sweep goes on
+
+
+def main() -> None:
+    """Runs the command; exit status 2 if any run of this process stopped on a user error."""
+    try:
+        task()
+    except JobFailed:  # a worker's failure, re-raised as is under HYDRA_FULL_ERROR=1
+        pass
+    except SystemExit:  # Hydra's exit after printing a worker's failure
+        if not FAILED:
+            raise
+    if FAILED:
+        for line in FAILED:
+            print(f"unlearnbench: error: {line}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+
