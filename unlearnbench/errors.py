@@ -10,5 +10,5 @@ class ConfigError(ValueError):
     """
 
     def __init__(self, key: str, message: str):
-        self.key = key
+        self.key, self.message = key, message
         super().__init__(f"Invalid config `{key}`: {message}")
