@@ -53,10 +53,22 @@ COMPARE = $(PY) -m unlearnbench.compare
 TABLES = outputs/tables
 SHARED = cache_dir=outputs/cache data_root=$(DATA) progress=false
 
+FASHION = dataset=fashion_mnist model=mlp table=fashion forget=random,class_fraction
+FASHION_METHODS = original,retrain,finetune,gradient_ascent,negrad_plus,random_label,l1_sparse,salun,scrub,ssd,topk,randomk,del,lightweight,nabla_tau
+FASHION_METRICS = forget_acc,retain_acc,test_acc,mia_loss_auc,acc_avg_gap
+FASHION_EXPECT = conf/table/fashion.expect.csv
+
 table-fashion: ## every method on real Fashion-MNIST (mlp; random 10% and classes {2,5}), 3 seeds: docs/methods.md's table
-	$(RUN) -m dataset=fashion_mnist model=mlp forget=random,class_fraction seed=$(SEEDS) output_root=$(TABLES)/fashion $(SHARED) \
-	  method=original,retrain,finetune,gradient_ascent,negrad_plus,random_label,l1_sparse,salun,scrub,ssd,topk,randomk,del,lightweight,nabla_tau
-	$(COMPARE) $(TABLES)/fashion --rows method --cols forget --metrics forget_acc,retain_acc,test_acc,mia_loss_auc,acc_avg_gap,rte_s,speedup_vs_retrain --no-ci --out $(TABLES)/fashion.md
+	$(RUN) -m $(FASHION) seed=$(SEEDS) output_root=$(TABLES)/fashion $(SHARED) method=$(FASHION_METHODS)
+	$(COMPARE) $(TABLES)/fashion --rows method --cols forget --metrics $(FASHION_METRICS),rte_s,speedup_vs_retrain --no-ci --out $(TABLES)/fashion.md
+
+fashion-expect: ## rewrite conf/table/fashion.expect.csv from the 3-seed runs of make table-fashion (after a method change that moves them)
+	$(PY) scripts/expect_from_runs.py $(TABLES)/fashion --rows method --cols forget --metrics $(FASHION_METRICS) --out $(FASHION_EXPECT)
+
+check-fashion: ## re-run seed 0 of the Fashion table from scratch and check it against conf/table/fashion.expect.csv (~10 min on 2 cores)
+	rm -rf outputs/check/fashion
+	$(RUN) -m $(FASHION) seed=0 output_root=outputs/check/fashion data_root=$(DATA) progress=false method=$(FASHION_METHODS)
+	$(COMPARE) outputs/check/fashion --rows method --cols forget --metrics $(FASHION_METRICS) --no-ci --expect $(FASHION_EXPECT)
 
 table-del: ## DEL (TMLR'25): CIFAR-10 IID and non-IID {2,5}, gaps to the oracle (needs CIFAR-10)
 	$(RUN) -m experiment=del_cifar10_iid,del_cifar10_noniid eval=del seed=$(SEEDS) output_root=$(TABLES)/del $(SHARED) \
@@ -79,4 +91,4 @@ table-lightweight: ## Lightweight (reconstruction): speed-up over retraining on 
 clean: ## remove run dirs and the model cache under outputs/
 	rm -rf outputs/runs outputs/cache outputs/multirun
 
-.PHONY: table-fashion table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean
+.PHONY: table-fashion fashion-expect check-fashion table-salun table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean

@@ -54,3 +54,19 @@ def test_cli_passes_a_right_value_and_catches_a_wrong_one(sweep, tmp_path, capsy
     out = capsys.readouterr().out
     assert "| finetune | forget_acc | 0.9500 | 0.0100 | 0.9200 | 3 | -0.0300 | OUT |" in out
     assert "| scrub | forget_acc |" in out and "missing" in out
+
+
+def test_expect_file_from_runs_round_trips(sweep, tmp_path, capsys):  # noqa: F811
+    import runpy
+    from pathlib import Path
+
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "expect_from_runs.py"))
+    out = tmp_path / "measured.csv"
+    script["main"]([str(sweep), "--rows", "method", "--metrics", "forget_acc,retain_loss", "--out", str(out)])
+    frame = read_expect(str(out))
+    ft = frame[(frame.method == "finetune") & (frame.metric == "forget_acc")].iloc[0]
+    assert ft.expected == pytest.approx(0.92) and ft.tolerance == pytest.approx(0.06)  # 3 × std 0.02
+    flat = frame[(frame.method == "finetune") & (frame.metric == "retain_loss")].iloc[0]
+    assert flat.tolerance == pytest.approx(0.005)  # equal seeds: the floor
+    main([str(sweep), "--rows", "method", "--metrics", "forget_acc", "--expect", str(out)])
+    assert "cells within tolerance" in capsys.readouterr().out
