@@ -71,9 +71,15 @@ table-fashion: ## every method on real Fashion-MNIST (mlp; random 10% and classe
 fashion-expect: ## rewrite conf/table/fashion.expect.csv from the 3-seed runs of make table-fashion (after a method change that moves them)
 	$(PY) scripts/expect_from_runs.py $(TABLES)/fashion --rows method --cols forget --metrics $(FASHION_METRICS) --out $(FASHION_EXPECT)
 
-check-fashion: ## re-run seed 0 of the Fashion table from scratch and check it against conf/table/fashion.expect.csv (~10 min on 2 cores)
+# The check's slice is whatever conf/table/fashion.expect.csv pins: its methods and forget sets, seed 0.
+CHECK_METHODS = $(shell tail -n +2 $(FASHION_EXPECT) | cut -d, -f1 | sort -u | paste -sd, -)
+LPAREN := (
+CHECK_FORGETS = $(shell tail -n +2 $(FASHION_EXPECT) | cut -d, -f2 | cut -d'$(LPAREN)' -f1 | sort -u | paste -sd, -)
+
+check-fashion: ## re-run seed 0 of the Fashion table's pinned cells from scratch (1 thread) and check them against conf/table/fashion.expect.csv
 	rm -rf outputs/check/fashion
-	$(RUN) -m $(FASHION) seed=0 output_root=outputs/check/fashion data_root=$(DATA) progress=false method=$(FASHION_METHODS)
+	$(RUN) -m dataset=fashion_mnist model=mlp table=fashion forget=$(CHECK_FORGETS) seed=0 threads=1 output_root=outputs/check/fashion \
+	  data_root=$(DATA) progress=false method=$(CHECK_METHODS)
 	$(COMPARE) outputs/check/fashion --rows method --cols forget --metrics $(FASHION_METRICS) --no-ci --expect $(FASHION_EXPECT)
 
 table-del: ## DEL (TMLR'25): CIFAR-10 IID and non-IID {2,5}, gaps to the oracle (needs CIFAR-10)
