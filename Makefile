@@ -47,30 +47,66 @@ cache-du: ## disk use of the model cache per stage
 	$(PY) -m unlearnbench.cache_cli du --cache-dir outputs/cache
 
 # ---- paper tables: each runs its versioned presets as one sweep, then renders the table.
+# Each swept method runs with its paper's recipe (conf/recipe/<table>/<method>.yaml); the
+# published reference numbers, where a paper has any we could read, are conf/table/<table>.expect.csv
+# and the target checks the table against them (docs/reproducing.md).
+reference_check = @if [ -f conf/table/$(1).expect.csv ]; then $(COMPARE) $(2) --expect conf/table/$(1).expect.csv; \
+	else echo "table $(1): no published reference numbers to check against (conf/table/$(1).yaml says why)"; fi
 # CIFAR/SVHN need the datasets under $(DATA) (downloaded there when online).
 SEEDS ?= 0,1,2
 COMPARE = $(PY) -m unlearnbench.reports
 TABLES = outputs/tables
 SHARED = cache_dir=outputs/cache data_root=$(DATA) progress=false
 
+FASHION = dataset=fashion_mnist model=mlp table=fashion forget=random,class_fraction
+FASHION_METHODS = original,retrain,finetune,gradient_ascent,negrad_plus,random_label,l1_sparse,salun,scrub,ssd,topk,randomk,del,lightweight,nabla_tau
+FASHION_METRICS = forget_acc,retain_acc,test_acc,mia_loss_auc,acc_avg_gap
+FASHION_EXPECT = conf/table/fashion.expect.csv
+
 table-fashion: ## every method on real Fashion-MNIST (mlp; random 10% and classes {2,5}), 3 seeds: docs/methods.md's table
-	$(RUN) -m dataset=fashion_mnist model=mlp forget=random,class_fraction seed=$(SEEDS) output_root=$(TABLES)/fashion $(SHARED) \
-	  method=original,retrain,finetune,gradient_ascent,negrad_plus,random_label,l1_sparse,salun,scrub,ssd,topk,randomk,del,lightweight,nabla_tau
-	$(COMPARE) $(TABLES)/fashion --rows method --cols forget --metrics forget_acc,retain_acc,test_acc,mia_loss_auc,acc_avg_gap,rte_s,speedup_vs_retrain --no-ci --out $(TABLES)/fashion.md
+	$(RUN) -m $(FASHION) seed=$(SEEDS) output_root=$(TABLES)/fashion $(SHARED) method=$(FASHION_METHODS)
+	$(COMPARE) $(TABLES)/fashion --rows method --cols forget --metrics $(FASHION_METRICS),rte_s,speedup_vs_retrain --no-ci --out $(TABLES)/fashion.md
+	$(PY) scripts/table_notes.py fashion >> $(TABLES)/fashion.md
+
+fashion-expect: ## rewrite conf/table/fashion.expect.csv from the 3-seed runs of make table-fashion (after a method change that moves them)
+	$(PY) scripts/expect_from_runs.py $(TABLES)/fashion --rows method --cols forget --metrics $(FASHION_METRICS) --out $(FASHION_EXPECT)
+
+# The check's slice is whatever conf/table/fashion.expect.csv pins: its methods and forget sets, seed 0.
+CHECK_METHODS = $(shell tail -n +2 $(FASHION_EXPECT) | cut -d, -f1 | sort -u | paste -sd, -)
+LPAREN := (
+CHECK_FORGETS = $(shell tail -n +2 $(FASHION_EXPECT) | cut -d, -f2 | cut -d'$(LPAREN)' -f1 | sort -u | paste -sd, -)
+
+check-fashion: ## re-run seed 0 of the Fashion table's pinned cells from scratch (1 thread) and check them against conf/table/fashion.expect.csv
+	rm -rf outputs/check/fashion
+	$(RUN) -m dataset=fashion_mnist model=mlp table=fashion forget=$(CHECK_FORGETS) seed=0 threads=1 output_root=outputs/check/fashion \
+	  data_root=$(DATA) progress=false method=$(CHECK_METHODS)
+	$(COMPARE) outputs/check/fashion --rows method --cols forget --metrics $(FASHION_METRICS) --no-ci --expect $(FASHION_EXPECT)
 
 table-del: ## DEL (TMLR'25): CIFAR-10 IID and non-IID {2,5}, gaps to the oracle (needs CIFAR-10)
 	$(RUN) -m experiment=del_cifar10_iid,del_cifar10_noniid eval=del seed=$(SEEDS) output_root=$(TABLES)/del $(SHARED) \
 	  method=finetune,negrad_plus,l1_sparse,random_label,salun,del
 	$(COMPARE) $(TABLES)/del --rows method --cols experiment --metrics forget_acc_gap,mia_svc_efficacy_gap,test_acc_gap,avg_gap --out $(TABLES)/del.md
+	$(PY) scripts/table_notes.py del >> $(TABLES)/del.md
+	$(call reference_check,del,$(TABLES)/del --rows method --cols experiment)
 
 table-nabla-tau: ## ∇τ (Trippa et al.): CIFAR-10 at 3/15/30 % random forget sets (needs CIFAR-10)
 	$(RUN) -m experiment=nabla_tau_cifar10,nabla_tau_cifar10_15,nabla_tau_cifar10_30 seed=$(SEEDS) output_root=$(TABLES)/nabla_tau $(SHARED) \
 	  method=original,retrain,finetune,random_label,scrub,ssd,nabla_tau
 	$(COMPARE) $(TABLES)/nabla_tau --rows method --cols experiment --metrics forget_acc,test_acc,mia_loss_lr_acc,tow --out $(TABLES)/nabla_tau.md
+	$(PY) scripts/table_notes.py nabla_tau >> $(TABLES)/nabla_tau.md
+	$(call reference_check,nabla_tau,$(TABLES)/nabla_tau --rows method --cols experiment)
+
+table-salun: ## SalUn (ICLR'24) Table 1 setting: CIFAR-10 10% random and one class, official per-method recipes (needs CIFAR-10)
+	$(RUN) -m experiment=salun_cifar10_random10,salun_cifar10_class seed=$(SEEDS) output_root=$(TABLES)/salun $(SHARED) \
+	  method=retrain,finetune,gradient_ascent,random_label,l1_sparse,salun
+	$(COMPARE) $(TABLES)/salun --rows method --cols experiment --metrics forget_acc,retain_acc,test_acc,mia_svc_efficacy,avg_gap --out $(TABLES)/salun.md
+	$(PY) scripts/table_notes.py salun >> $(TABLES)/salun.md
+	$(call reference_check,salun,$(TABLES)/salun --rows method --cols experiment)
 
 table-zuo: ## Zuo et al. (reconstruction): Top-K vs Random-k on CIFAR-10 with FR/MRR and SPD-GAN (needs CIFAR-10)
 	$(RUN) -m experiment=zuo_cifar10_topk eval=zuo seed=$(SEEDS) output_root=$(TABLES)/zuo $(SHARED) method=original,retrain,finetune,topk,randomk
 	$(COMPARE) $(TABLES)/zuo --rows method --metrics forgetting_rate,memory_retention_rate,spd_unlearning_degree_norm,speedup_vs_retrain --out $(TABLES)/zuo.md
+	$(PY) scripts/table_notes.py zuo >> $(TABLES)/zuo.md
 
 table-lightweight: ## Lightweight (reconstruction): speed-up over retraining on Fashion-MNIST (offline)
 	$(RUN) -m experiment=lightweight_fashion_mnist eval=lightweight seed=$(SEEDS) output_root=$(TABLES)/lightweight $(SHARED) method=retrain,finetune,lightweight
@@ -79,4 +115,4 @@ table-lightweight: ## Lightweight (reconstruction): speed-up over retraining on 
 clean: ## remove run dirs and the model cache under outputs/
 	rm -rf outputs/runs outputs/cache outputs/multirun
 
-.PHONY: table-fashion table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean
+.PHONY: table-fashion fashion-expect check-fashion table-salun table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean

@@ -17,7 +17,8 @@ def test_preset_composes_to_the_official_settings(run_cfg, name):
     cfg = run_cfg([f"experiment={name}"])
     assert cfg.experiment_name == name and cfg.dataset.name == dataset
     assert cfg.dataset.normalize is False and cfg.train.augment == "none"
-    assert cfg.model.name == "resnet18" and cfg.model.stem == "cifar"
+    assert cfg.model.name == "resnet18" and cfg.model.stem == "cifar" and cfg.model.init == "torchvision"
+    assert cfg.dataset.val_fraction == 0.0 and cfg.train.final_lr_fraction == 0.01
     assert (cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay, cfg.train.schedule,
             cfg.train.batch_size) == ("sgd", 0.1, 0.0, "cosine", 128)
     assert cfg.forget.name == forget and cfg.forget.fraction == 0.1
@@ -36,5 +37,5 @@ def test_preset_runs_under_smoke_on_tiny_files(run_pipeline, tiny_cifar10_root, 
                           "dataset.verify_md5=false", "model.width=4", "method.epochs=1"])
     assert set(frame.experiment) == {name} and set(frame.method) == {"del"}
     forget_size = frame.forget_size.iloc[0]
-    assert forget_size == round(0.1 * 90)  # 100 tiny training images, 10% held out for validation
+    assert forget_size == round(0.1 * 100)  # all 100 tiny training images (no validation carve-out, as DEL)
     assert 0.0 <= metric(frame, "forget_acc") <= 1.0

@@ -251,8 +251,14 @@ def test_presets_pin_the_official_recipe(run_cfg, experiment):
     assert cfg.method.name == "nabla_tau" and cfg.method.batch_size == 256
     assert "mia_lr" in cfg.eval.evaluators
     t = cfg.train  # debug=smoke (composed last) shrinks epochs and steps only
-    assert (t.batch_size, t.optimizer, t.lr, t.momentum, t.weight_decay) == (256, "sgd", 0.1, 0.9, 5e-4)
-    assert (t.schedule, t.final_lr_fraction, t.augment) == ("linear", 0.01, "crop_flip")
+    # TRAIN_Cifar*.ipynb (dnl-trpp/Nabla-Tau@1012093): batch 256 (CIFAR-10) / 128 (CIFAR-100),
+    # LinearLR end_factor 0.001, the notebooks' normalisation constants
+    batch = 128 if dataset == "cifar100" else 256
+    assert (t.batch_size, t.optimizer, t.lr, t.momentum, t.weight_decay) == (batch, "sgd", 0.1, 0.9, 5e-4)
+    assert (t.schedule, t.final_lr_fraction, t.augment) == ("linear", 0.001, "crop_flip")
+    std = [0.2675, 0.2565, 0.2761] if dataset == "cifar100" else [0.2023, 0.1994, 0.2010]
+    assert list(cfg.dataset.std) == std
+    assert cfg.method.augment == "none"  # the unlearning loaders normalise only
     assert compose([f"experiment={experiment}"]).train.epochs == 50  # without debug=smoke
 
 

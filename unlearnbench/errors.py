@@ -24,6 +24,7 @@ class ConfigError(UnlearnbenchError, ValueError):
     """
 
     def __init__(self, key: str, message: str):
+        self.message = message  # without the prefix: re-raised under another key
         super().__init__(key, f"Invalid config `{key}`: {message}")
 
 

@@ -105,8 +105,16 @@ def _limit(x: Tensor, y: Tensor, limit: Optional[int], seed: int, key: str):
 
 def build_bundle(raw: RawData, name: str, val_fraction: float, split_seed: int,
                  normalize: bool, limit_train: Optional[int] = None,
-                 limit_test: Optional[int] = None) -> DataBundle:
-    """Turns a source's arrays into normalised tensors with a seeded validation split."""
+                 limit_test: Optional[int] = None, mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None) -> DataBundle:
+    """Turns a source's arrays into normalised tensors with a seeded validation split.
+
+    ``mean``/``std`` replace the source's per-channel constants (papers differ: ∇τ's
+    notebooks use CIFAR-10 std (0.2023, 0.1994, 0.2010), SalUn's (0.2470, 0.2435, 0.2616)).
+    """
+    if mean is not None or std is not None:
+        raw = replace(raw, mean=tuple(mean) if mean is not None else raw.mean,
+                      std=tuple(std) if std is not None else raw.std)
     x, y = _to_float_nchw(raw.train_x), torch.as_tensor(np.asarray(raw.train_y), dtype=torch.long)
     if raw.test_x is None:
         keep, held = _split_off(len(y), raw.test_fraction, split_seed, "dataset.test_fraction")
@@ -167,7 +175,8 @@ def check_splits(name: str, train_y: Tensor, n_val: Optional[int], n_test: int, 
 # Keys of the dataset group the pipeline uses itself (splits, normalisation); the rest go
 # to the source function.
 SPLIT_KEYS: Dict[str, Any] = {"val_fraction": float, "split_seed": int, "normalize": bool,
-                              "limit_train": Optional[int], "limit_test": Optional[int]}
+                              "limit_train": Optional[int], "limit_test": Optional[int],
+                              "mean": Optional[list], "std": Optional[list]}
 # Keys that change where files come from, never the data a run sees (kept out of cache keys).
 LOCATION_KEYS = ("download", "verify_md5", "path")
 
@@ -185,7 +194,8 @@ def load_data(dataset_cfg: Dict[str, Any], data_root: str, device: torch.device)
     raw = DATASETS.get(dataset_cfg["name"])(data_root=data_root, **source_keys)
     bundle = build_bundle(raw, dataset_cfg["name"], split.get("val_fraction", 0.1),
                           split.get("split_seed", 0), split.get("normalize", True),
-                          split.get("limit_train"), split.get("limit_test"))
+                          split.get("limit_train"), split.get("limit_test"), split.get("mean"),
+                          split.get("std"))
     return to_device(bundle, device)
 
 

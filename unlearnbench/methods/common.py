@@ -50,13 +50,14 @@ def paired_batches(primary: Split, secondary: Split, ctx: RunContext, batch_size
 def run_epochs(model: nn.Module, make_batches, loss_fn, ctx: RunContext, desc: str, epochs: int,
                lr: float, steps_per_epoch: int, optimizer: Optional[str] = None,
                schedule: Optional[str] = None, params: Optional[Sequence[Tensor]] = None,
-               after_step=()) -> nn.Module:
+               after_step=(), train_mode: bool = True) -> nn.Module:
     """A method's inner loop with the recipe's optimizer (or ``optimizer``) at ``lr``."""
     r = ctx.recipe
     recipe = replace(r, optimizer=optimizer or r.optimizer, schedule=schedule or r.schedule)
     opt = make_optimizer(params if params is not None else model.parameters(), recipe, lr)
     sched = make_scheduler(opt, recipe, max(1, steps_per_epoch * epochs))
-    return train_loop(model, make_batches, loss_fn, opt, epochs, ctx, desc, sched, after_step=after_step)
+    return train_loop(model, make_batches, loss_fn, opt, epochs, ctx, desc, sched, after_step=after_step,
+                      train_mode=train_mode)
 
 
 def steps_for(split: Split, ctx: RunContext, batch_size: Optional[int]) -> int:
@@ -72,6 +73,11 @@ def random_wrong_labels(y: Tensor, num_classes: int, generator: torch.Generator)
     """Uniformly random labels that always differ from ``y``."""
     shift = torch.randint(1, num_classes, y.shape, generator=generator).to(y.device)
     return (y + shift) % num_classes
+
+
+def random_any_labels(y: Tensor, num_classes: int, generator: torch.Generator) -> Tensor:
+    """Uniformly random labels over all classes (the true one included)."""
+    return torch.randint(0, num_classes, y.shape, generator=generator).to(y.device)
 
 
 def concat(*splits: Split) -> Split:

@@ -9,6 +9,6 @@ from unlearnbench.registry import METHODS
 class Finetune(GradientMethod):
     version = "2"  # 2: named random streams
 
-    def unlearn(self, model, data, ctx):
+    def unlearn_steps(self, model, data, ctx):
         return self.train(model, data, ctx, split_batches(data.retain, ctx, self.batch_size, stream="retain_batches"),
                           ce, steps_for(data.retain, ctx, self.batch_size))

@@ -1,4 +1,4 @@
-"""``gradient_ascent``: maximise the cross-entropy on D_f (NegGrad)."""
+"""``gradient_ascent``: maximise the cross-entropy on D_f (NegGrad); constant lr (YAML ``schedule``)."""
 
 from unlearnbench.methods.common import ce, split_batches, steps_for
 from unlearnbench.methods.gradient import GradientMethod
@@ -9,7 +9,6 @@ from unlearnbench.registry import METHODS
 class GradientAscent(GradientMethod):
     version = "2"  # 2: named random streams
 
-    def unlearn(self, model, data, ctx):
+    def unlearn_steps(self, model, data, ctx):
         return self.train(model, data, ctx, split_batches(data.forget, ctx, self.batch_size, stream="forget_batches"),
-                          lambda m, b: -ce(m, b), steps_for(data.forget, ctx, self.batch_size),
-                          schedule="constant")
+                          lambda m, b: -ce(m, b), steps_for(data.forget, ctx, self.batch_size))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import replace
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,7 @@ from unlearnbench.methods.localize import Localization
 from unlearnbench.errors import ConfigError
 from unlearnbench.methods.base import Method, Unlearned
 from unlearnbench.methods.common import ce, check_positive
+from unlearnbench.methods.gradient import check_overrides, method_recipe
 from unlearnbench.registry import METHODS
 
 log = logging.getLogger("unlearnbench")
@@ -65,8 +66,10 @@ class NablaTau(Method):
     def __init__(self, lr: float = 1e-3, weight_decay: float = 0.01, batch_size: int = 256,
                  alpha0_scale: float = 5.0 / 3.0, epochs_factor: float = 6.0,
                  refresh_every: int = 5, bn_mode: str = "eval", final_lr_factor: float = 0.1,
-                 val_source: str = "val", localize: str = "none", localize_budget: float = 0.3):
+                 val_source: str = "val", augment: Optional[str] = None, localize: str = "none",
+                 localize_budget: float = 0.3):
         self.localization = Localization(localize, localize_budget)
+        self.recipe_overrides = check_overrides({"augment": augment})
         for key, value in (("lr", lr), ("batch_size", batch_size), ("alpha0_scale", alpha0_scale),
                            ("epochs_factor", epochs_factor), ("refresh_every", refresh_every)):
             check_positive(value, f"method.{key}")
@@ -85,6 +88,7 @@ class NablaTau(Method):
         self.refresh_every, self.bn_mode, self.final_lr_factor = int(refresh_every), bn_mode, final_lr_factor
 
     def unlearn(self, model, data, ctx):
+        ctx = method_recipe(ctx, self.recipe_overrides)
         r, bs = ctx.recipe, self.batch_size
         n_r, n_f = batch_count(len(data.retain), bs), batch_count(len(data.forget), bs)
         a0 = alpha0(data.forget_share, self.alpha0_scale)

@@ -16,7 +16,7 @@ class NegGradPlus(GradientMethod):
             raise ConfigError("method.beta", f"must be in [0, 1], got {beta}")
         self.beta = beta
 
-    def unlearn(self, model, data, ctx):
+    def unlearn_steps(self, model, data, ctx):
         def loss(m, pair):
             retain_batch, forget_batch = pair
             return self.beta * ce(m, retain_batch) - (1 - self.beta) * ce(m, forget_batch)

@@ -2,8 +2,9 @@
 
 Weight saliency is |Σ_b ∇θ CE(D_f)|; the top ``mask_fraction`` of all elements (global,
 element-wise, classifier included) may change, the rest stay bit-identical. Training is
-``random_label``'s (D_r ∪ D_f with random wrong labels, same data streams), so
-``mask_fraction: 1.0`` reproduces ``random_label`` exactly.
+``random_label``'s (same keys ``mode``/``labels``, same data streams), so
+``mask_fraction: 1.0`` reproduces ``random_label`` exactly. The official loop is
+``mode: relabel, labels: any`` (conf/recipe/salun/salun.yaml).
 """
 
 from unlearnbench.methods.localize import check_fraction, saliency_mask
@@ -19,7 +20,7 @@ class SalUn(RandomLabel):
         super().__init__(**keys)
         self.mask_fraction = check_fraction(mask_fraction, "method.mask_fraction")
 
-    def unlearn(self, model, data, ctx):
+    def unlearn_steps(self, model, data, ctx):
         with ctx.timer("precompute"):
             saliency = saliency_mask(model, data.forget, ctx, self.mask_fraction)
         out = self.relabel_and_train(model, data, ctx, base=saliency)

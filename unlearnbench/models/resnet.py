@@ -46,13 +46,35 @@ class CifarResNet18(nn.Module):
         return self.fc(self.pool(x).flatten(1))
 
 
+def torchvision_init(model: CifarResNet18) -> CifarResNet18:
+    """torchvision's ResNet initialisation on the CIFAR variant, as DEL's code gets it.
+
+    DEL builds ``torchvision.models.resnet18`` (which draws convolutions from
+    kaiming_normal(fan_out, relu)) and then swaps in a fresh 3x3 stem conv, which keeps
+    PyTorch's default draw (DEL-Unlearning unlearning_models.py:103-106). BatchNorm is
+    (1, 0) and the classifier PyTorch's default either way.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d) and module is not model.conv1:
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+    return model
+
+
 @MODELS.register("resnet18")
 def resnet18(input_shape: Tuple[int, ...], num_classes: int, stem: str = "cifar",
-             width: int = 64) -> nn.Module:
-    """``stem: cifar`` (DEL) or ``imagenet`` (torchvision's, as ∇τ's official code uses)."""
+             width: int = 64, init: str = "default") -> nn.Module:
+    """``stem: cifar`` (DEL) or ``imagenet`` (torchvision's, as ∇τ's official code uses).
+
+    ``init: default`` keeps each stem's usual draw (PyTorch's module defaults for ``cifar``,
+    torchvision's for ``imagenet``); ``init: torchvision`` gives the ``cifar`` stem
+    torchvision's draw too (DEL's models and DEL's reset target θ_init).
+    """
+    if init not in ("default", "torchvision"):
+        raise ConfigError("model.init", f"must be 'default' or 'torchvision', got '{init}'")
     check_widths("model.width", width)
     if stem == "cifar":
-        return CifarResNet18(input_shape[0], num_classes, width)
+        model = CifarResNet18(input_shape[0], num_classes, width)
+        return torchvision_init(model) if init == "torchvision" else model
     if stem == "imagenet":
         from torchvision.models import resnet18 as tv_resnet18
 

@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", help="also draw the trade-off scatter and per-metric bars to this PNG/PDF")
     parser.add_argument("--x", default="forget_acc", help="scatter x metric (default forget_acc)")
     parser.add_argument("--y", default="retain_acc", help="scatter y metric (default retain_acc)")
+    parser.add_argument("--expect", help="CSV of expected cells (the table's row/column keys + "
+                                         "metric,expected,tolerance): prints each cell's delta and "
+                                         "verdict, exits 1 if any is outside its tolerance or missing")
     return parser
 
 
@@ -54,7 +57,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     frame = load_runs(args.paths)
     rows = _split(args.rows) or default_rows(frame)
-    t = Table(frame, rows, _split(args.cols), _split(args.metrics) or None, args.reference, args.role)
+    metrics = _split(args.metrics) or None
+    if args.expect and metrics:  # the table must summarise every expected metric
+        metrics = list(dict.fromkeys(metrics + _expected_metrics(args.expect)))
+    t = Table(frame, rows, _split(args.cols), metrics, args.reference, args.role)
     text = render(t, args.format, args.digits, not args.no_ci)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -63,3 +69,30 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         sys.stdout.write(text + "\n")
     if args.plot:
         plot(frame, t, Path(args.plot), args.x, args.y)
+    if args.expect:
+        _check_expect(t, args.expect)
+
+
+def _expected_metrics(path: str) -> List[str]:
+    from unlearnbench import expect
+    from unlearnbench.reports.load import fail
+
+    try:
+        return expect.expected_metrics(path)
+    except (expect.ExpectError, OSError) as err:
+        fail(str(err))
+
+
+def _check_expect(t, path: str) -> None:
+    """Prints the --expect check and exits 1 unless every expected cell is within tolerance."""
+    from unlearnbench import expect
+    from unlearnbench.reports.load import fail
+
+    keys = t.rows + t.cols
+    try:
+        result = expect.check(t.stats, expect.read_expect(path), keys)
+    except (expect.ExpectError, OSError) as err:
+        fail(str(err))
+    sys.stdout.write(f"\nexpected values: {path}\n\n{expect.render(result, keys)}\n")
+    if not expect.passed(result):
+        sys.exit(1)
