@@ -73,6 +73,29 @@ def test_mia_loss_auc_by_hand():
     assert evaluate("mia_loss", model, eval_ctx())["mia_loss_auc"] == pytest.approx(0.75)
 
 
+def test_mia_loss_auc_is_nan_for_a_diverged_model():
+    model = scored("unlearned", forget=np.array([[np.nan, 0.0], [1.0, 0.0]]), test=loss_logits([0.3, 0.15]))
+    assert math.isnan(evaluate("mia_loss", model, eval_ctx())["mia_loss_auc"])
+
+
+# ---------------------------------------------------------------- the tuning objective
+def test_val_avg_gap_by_hand_reads_no_test_split():
+    # Two-class logits: an example is right iff its loss < ln 2. No split "test" exists here,
+    # so reading it would raise: the objective never sees D_t.
+    model = scored("unlearned", forget=loss_logits([0.1, 2.0]),           # FA 0.5
+                   retain=loss_logits([0.2, 0.3, 1.0, 0.1]),             # RA 0.75
+                   val=loss_logits([0.5, 1.5]))                          # VA 0.5
+    oracle = scored("retrain", forget=loss_logits([1.0, 3.0]),            # FA 0
+                    retain=loss_logits([0.1] * 4), val=loss_logits([0.2, 0.4]))  # RA 1, VA 1
+    got = evaluate("val_gap", model, eval_ctx(retrain=oracle))
+    # AUC: member 0.1 beats both val losses, member 2.0 beats neither -> 2/4; the oracle's
+    # members lose every pair -> 0. Gaps 0.5, 0.25, 0.5, 0.5.
+    assert got["mia_loss_val_auc"] == pytest.approx(0.5)
+    assert got["val_avg_gap"] == pytest.approx((0.5 + 0.25 + 0.5 + 0.5) / 4)
+    assert evaluate("val_gap", oracle, eval_ctx(retrain=oracle)) == pytest.approx(
+        {"mia_loss_val_auc": 0.0, "val_avg_gap": 0.0})
+
+
 # ---------------------------------------------------------------- ToW, Avg.Gap
 def test_tow_and_avg_gap_from_known_accuracies():
     oracle = from_correct("retrain", forget=[1, 1, 1, 0], retain=[1, 1, 1, 1], test=[1, 1, 0, 0])
