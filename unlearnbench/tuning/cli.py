@@ -81,10 +81,14 @@ def study_name(cfg, space: Dict[str, str]) -> str:
 
 def open_study(storage_url: str, name: str, direction: str, seed: int, startup: int):
     """The study, created or resumed; heartbeats let a killed worker's trial be marked failed."""
+    import warnings
+
     import optuna
 
-    storage = optuna.storages.RDBStorage(storage_url, heartbeat_interval=30,
-                                         engine_kwargs={"connect_args": {"timeout": 60}})
+    with warnings.catch_warnings():  # heartbeat_interval is "experimental" since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(storage_url, heartbeat_interval=30,
+                                             engine_kwargs={"connect_args": {"timeout": 60}})
     study = optuna.create_study(storage=storage, study_name=name, direction=direction,
                                 load_if_exists=True)
     # Offsetting the seed by the trials so far keeps a resumed study from re-proposing the
