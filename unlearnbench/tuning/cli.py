@@ -164,6 +164,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s")
     args = parse_args(argv)
     try:
+        import optuna  # noqa: F401
+    except ImportError:
+        sys.exit('unlearnbench-tune needs Optuna: pip install "unlearnbench[tune]"')
+    try:
         tune(args)
     except ConfigError as e:
         sys.exit(f"unlearnbench-tune: {e}")
