@@ -73,9 +73,14 @@ def test_mia_loss_auc_by_hand():
     assert evaluate("mia_loss", model, eval_ctx())["mia_loss_auc"] == pytest.approx(0.75)
 
 
-def test_mia_loss_auc_is_nan_for_a_diverged_model():
-    model = scored("unlearned", forget=np.array([[np.nan, 0.0], [1.0, 0.0]]), test=loss_logits([0.3, 0.15]))
-    assert math.isnan(evaluate("mia_loss", model, eval_ctx())["mia_loss_auc"])
+def test_mia_loss_auc_counts_a_nan_loss_as_infinite():
+    nan = [np.nan, 0.0]
+    # member 1 is NaN (= +inf loss): beats nothing, ties nothing; member 2 (0.1) beats both
+    model = scored("unlearned", forget=np.array([nan, loss_logits([0.1])[0]]), test=loss_logits([0.3, 0.15]))
+    assert evaluate("mia_loss", model, eval_ctx())["mia_loss_auc"] == pytest.approx(2 / 4)
+    # a fully diverged model: every loss NaN, every pair tied -> chance
+    model = scored("unlearned", forget=np.array([nan, nan]), test=np.array([nan, nan, nan]))
+    assert evaluate("mia_loss", model, eval_ctx())["mia_loss_auc"] == pytest.approx(0.5)
 
 
 # ---------------------------------------------------------------- the tuning objective
