@@ -14,6 +14,7 @@ from unlearnbench.errors import ConfigError
 from unlearnbench.evaluators import EvalContext, Scored, build_evaluators
 from unlearnbench.evaluators.mia_lr import lr_mia_accuracy
 from unlearnbench.evaluators.mia_svc import svc_efficacy
+from unlearnbench.plan import plan
 from unlearnbench.registry import EVALUATORS
 
 EVAL_PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "conf" / "eval").glob("*.yaml"))
@@ -198,9 +199,9 @@ def test_full_preset_lists_every_registered_evaluator(run_cfg):
 def test_every_eval_preset_runs(run_pipeline, run_cfg, preset):
     # lightweight reports its epochs/steps: method.* rows appear beside the evaluators' metrics
     frame = run_pipeline([f"eval={preset}", "method=lightweight"])
-    declared = set()
-    for name in run_cfg([f"eval={preset}"]).eval.evaluators:
-        declared |= set(EVALUATORS.get(name).metrics)
+    declared = set()  # the preset's evaluators plus the objective's (val_gap), as planned
+    for ev in plan(run_cfg([f"eval={preset}"])).evaluators:
+        declared |= set(ev.metrics)
     unlearned = set(frame[frame.role == "unlearned"].metric)
     assert unlearned - {"method.steps", "method.epochs", "method.stopped_early"} == declared
     assert set(frame.role) == {"original", "retrain", "unlearned"}
