@@ -23,6 +23,7 @@ from unlearnbench.evaluators import Evaluator, build_evaluators
 from unlearnbench.evaluators.base import objective_evaluators
 from unlearnbench.methods import Method, build_method
 from unlearnbench.models import build_model
+from unlearnbench.plugins import load_plugins
 from unlearnbench.registry import MODELS, coerce
 
 log = logging.getLogger("unlearnbench")
@@ -155,8 +156,6 @@ def check_tuned(path: Optional[str], method: Optional[str]) -> None:
 
 def plan(cfg: DictConfig) -> Plan:
     """Builds and validates every component; raises ConfigError naming the key."""
-    from unlearnbench.plugins import load_plugins
-
     c = OmegaConf.to_container(cfg, resolve=True)
     top = _top_level(c)
     load_plugins(top.get("plugins") or ())  # before any registry look-up

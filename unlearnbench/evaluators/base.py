@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine import RunContext, predict
 from unlearnbench.errors import ConfigError
+from unlearnbench.registry import EVALUATORS
 
 ROLES = ("original", "retrain", "unlearned")
 
@@ -131,8 +132,6 @@ class Evaluator:
 def build_evaluators(names: Sequence[Any], params: Optional[Dict[str, Dict[str, Any]]] = None
                      ) -> List[Evaluator]:
     """Evaluators by name, with optional per-evaluator keyword arguments (``eval.params``)."""
-    from unlearnbench.registry import EVALUATORS
-
     params = dict(params or {})
     out: List[Evaluator] = []
     for name in names:
@@ -155,8 +154,6 @@ def objective_evaluators(objective: str, listed: Sequence[Any]) -> List[str]:
     """
     import difflib
 
-    from unlearnbench.registry import EVALUATORS
-
     owners = {m: name for name in EVALUATORS.names() for m in EVALUATORS.get(name).metrics}
     if objective not in owners:
         close = difflib.get_close_matches(objective, owners, n=3, cutoff=0.5)
@@ -178,8 +175,6 @@ def objective_evaluators(objective: str, listed: Sequence[Any]) -> List[str]:
 
 def metric_info() -> Dict[str, Metric]:
     """Every registered metric's convention, for tables (↑/↓) and docs."""
-    from unlearnbench.registry import EVALUATORS
-
     info: Dict[str, Metric] = {}
     for name in EVALUATORS.names():
         info.update(EVALUATORS.get(name).metrics)
