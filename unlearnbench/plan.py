@@ -25,6 +25,7 @@ from unlearnbench.methods import Method, build_method
 from unlearnbench.models import build_model
 from unlearnbench.plugins import load_plugins
 from unlearnbench.registry import MODELS, coerce
+from unlearnbench.tuning.tuned import read_tuned
 
 log = logging.getLogger("unlearnbench")
 
@@ -146,8 +147,6 @@ def check_tuned(path: Optional[str], method: Optional[str]) -> None:
     """A ``+tuned=<file>`` run must use the method the file was tuned for."""
     if path is None:
         return
-    from unlearnbench.tuning.tuned import read_tuned
-
     tuned = read_tuned(path)
     if tuned["method"] != method:
         raise ConfigError("tuned", f"{path} holds parameters of method '{tuned['method']}', "
@@ -170,7 +169,8 @@ def plan(cfg: DictConfig) -> Plan:
         recipe=Recipe.from_cfg(c["train"]),
         device=resolve_device(str(c["device"])),
         seed=top["seed"], dataset=c["dataset"], model=c["model"], data_root=str(c["data_root"]),
-        experiment=c.get("experiment_name") or "", objective=top.get("objective"), progress=top.get("progress", True),
+        experiment=c.get("experiment_name") or "", objective=top.get("objective"),
+        progress=top.get("progress", True),
         threads=top.get("threads"), save_models=top.get("save_models", False),
         checkpoints=_checkpoints(top),
     )
