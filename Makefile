@@ -87,11 +87,11 @@ FMNIST = dataset=fashion_mnist model=mlp forget=random $(SHARED)
 comma := ,
 space := $(subst ,, )
 
-tune-fashion: ## tune TUNE_METHODS on Fashion-MNIST seed 0 (TRIALS=20 each, val_avg_gap), then untuned vs tuned over seeds 1-3
+tune-fashion: ## tune TUNE_METHODS on Fashion-MNIST seed 0 (TRIALS=20 each, val_avg_gap), then untuned vs tuned (and original) over seeds 1-3
 	for m in $(TUNE_METHODS); do \
 	  $(TUNE) method=$$m seed=$(TUNE_SEED) $(FMNIST) output_root=$(TUNED)/tuning --trials $(TRIALS) \
 	    --out $(TUNED)/tuned/$$m.yaml || exit 1; done
-	$(RUN) -m method=$(subst $(space),$(comma),$(strip $(TUNE_METHODS))) seed=$(EVAL_SEEDS) $(FMNIST) output_root=$(TUNED)/eval
+	$(RUN) -m method=original,$(subst $(space),$(comma),$(strip $(TUNE_METHODS))) seed=$(EVAL_SEEDS) $(FMNIST) output_root=$(TUNED)/eval
 	for m in $(TUNE_METHODS); do \
 	  $(RUN) -m method=$$m +tuned=$(TUNED)/tuned/$$m.yaml seed=$(EVAL_SEEDS) $(FMNIST) output_root=$(TUNED)/eval || exit 1; done
 	$(COMPARE) $(TUNED)/eval --rows method,tuned --metrics forget_acc,retain_acc,test_acc,mia_loss_auc,acc_avg_gap,val_avg_gap,rte_s \
