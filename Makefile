@@ -94,7 +94,7 @@ tune-fashion: ## tune TUNE_METHODS on Fashion-MNIST seed 0 (TRIALS=20 each, val_
 	$(RUN) -m method=original,$(subst $(space),$(comma),$(strip $(TUNE_METHODS))) seed=$(EVAL_SEEDS) $(FMNIST) output_root=$(TUNED)/eval
 	for m in $(TUNE_METHODS); do \
 	  $(RUN) -m method=$$m +tuned=$(TUNED)/tuned/$$m.yaml seed=$(EVAL_SEEDS) $(FMNIST) output_root=$(TUNED)/eval || exit 1; done
-	$(COMPARE) $(TUNED)/eval --rows method,tuned --metrics forget_acc,retain_acc,test_acc,mia_loss_auc,acc_avg_gap,val_avg_gap,rte_s \
+	$(COMPARE) $(TUNED)/eval --rows method,tuned --metrics forget_acc,retain_acc,test_acc,mia_loss_auc,acc_avg_gap,val_avg_gap \
 	  --reference oracle --no-ci --out $(TABLES)/fashion_tuned.md
 
 clean: ## remove run dirs and the model cache under outputs/
