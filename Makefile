@@ -112,7 +112,28 @@ table-lightweight: ## Lightweight (reconstruction): speed-up over retraining on 
 	$(RUN) -m experiment=lightweight_fashion_mnist eval=lightweight seed=$(SEEDS) output_root=$(TABLES)/lightweight $(SHARED) method=retrain,finetune,lightweight
 	$(COMPARE) $(TABLES)/lightweight --rows method --metrics forget_acc,test_acc,mia_loss_auc,method.epochs,speedup_vs_retrain --out $(TABLES)/lightweight.md
 
+# ---- tuned baselines: every method tuned against the oracle on seed $(TUNE_SEED), reported on other seeds.
+TUNE = HYDRA_FULL_ERROR=1 $(PY) -m unlearnbench.tuning.cli
+TUNE_METHODS ?= finetune gradient_ascent negrad_plus random_label l1_sparse salun scrub ssd topk randomk del lightweight nabla_tau
+TRIALS ?= 20
+TUNE_SEED ?= 0
+EVAL_SEEDS ?= 1,2,3
+TUNED = $(TABLES)/fashion_tuned
+FMNIST = dataset=fashion_mnist model=mlp forget=random $(SHARED)
+comma := ,
+space := $(subst ,, )
+
+tune-fashion: ## tune TUNE_METHODS on Fashion-MNIST seed 0 (TRIALS=20 each, val_avg_gap), then untuned vs tuned (and original) over seeds 1-3
+	for m in $(TUNE_METHODS); do \
+	  $(TUNE) method=$$m seed=$(TUNE_SEED) $(FMNIST) output_root=$(TUNED)/tuning --trials $(TRIALS) \
+	    --out $(TUNED)/tuned/$$m.yaml || exit 1; done
+	$(RUN) -m method=original,$(subst $(space),$(comma),$(strip $(TUNE_METHODS))) seed=$(EVAL_SEEDS) $(FMNIST) output_root=$(TUNED)/eval
+	for m in $(TUNE_METHODS); do \
+	  $(RUN) -m method=$$m +tuned=$(TUNED)/tuned/$$m.yaml seed=$(EVAL_SEEDS) $(FMNIST) output_root=$(TUNED)/eval || exit 1; done
+	$(COMPARE) $(TUNED)/eval --rows method,tuned --metrics forget_acc,retain_acc,test_acc,mia_loss_auc,acc_avg_gap,val_avg_gap \
+	  --reference oracle --no-ci --out $(TABLES)/fashion_tuned.md
+
 clean: ## remove run dirs and the model cache under outputs/
 	rm -rf outputs/runs outputs/cache outputs/multirun
 
-.PHONY: table-fashion fashion-expect check-fashion table-salun table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean
+.PHONY: tune-fashion table-fashion fashion-expect check-fashion table-salun table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean

@@ -14,6 +14,7 @@ from unlearnbench.errors import ConfigError
 from unlearnbench.evaluators import EvalContext, Scored, build_evaluators
 from unlearnbench.evaluators.mia_lr import lr_mia_accuracy
 from unlearnbench.evaluators.mia_svc import svc_efficacy
+from unlearnbench.plan import plan
 from unlearnbench.registry import EVALUATORS
 
 EVAL_PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "conf" / "eval").glob("*.yaml"))
@@ -71,6 +72,34 @@ def test_mia_loss_auc_by_hand():
     assert evaluate("mia_loss", model, eval_ctx())["mia_loss_auc"] == pytest.approx(0.5)
     model = scored("unlearned", forget=loss_logits([0.1, 0.2]), test=loss_logits([0.3, 0.15]))
     assert evaluate("mia_loss", model, eval_ctx())["mia_loss_auc"] == pytest.approx(0.75)
+
+
+def test_mia_loss_auc_counts_a_nan_loss_as_infinite():
+    nan = [np.nan, 0.0]
+    # member 1 is NaN (= +inf loss): beats nothing, ties nothing; member 2 (0.1) beats both
+    model = scored("unlearned", forget=np.array([nan, loss_logits([0.1])[0]]), test=loss_logits([0.3, 0.15]))
+    assert evaluate("mia_loss", model, eval_ctx())["mia_loss_auc"] == pytest.approx(2 / 4)
+    # a fully diverged model: every loss NaN, every pair tied -> chance
+    model = scored("unlearned", forget=np.array([nan, nan]), test=np.array([nan, nan, nan]))
+    assert evaluate("mia_loss", model, eval_ctx())["mia_loss_auc"] == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- the tuning objective
+def test_val_avg_gap_by_hand_reads_no_test_split():
+    # Two-class logits: an example is right iff its loss < ln 2. No split "test" exists here,
+    # so reading it would raise: the objective never sees D_t.
+    model = scored("unlearned", forget=loss_logits([0.1, 2.0]),           # FA 0.5
+                   retain=loss_logits([0.2, 0.3, 1.0, 0.1]),             # RA 0.75
+                   val=loss_logits([0.5, 1.5]))                          # VA 0.5
+    oracle = scored("retrain", forget=loss_logits([1.0, 3.0]),            # FA 0
+                    retain=loss_logits([0.1] * 4), val=loss_logits([0.2, 0.4]))  # RA 1, VA 1
+    got = evaluate("val_gap", model, eval_ctx(retrain=oracle))
+    # AUC: member 0.1 beats both val losses, member 2.0 beats neither -> 2/4; the oracle's
+    # members lose every pair -> 0. Gaps 0.5, 0.25, 0.5, 0.5.
+    assert got["mia_loss_val_auc"] == pytest.approx(0.5)
+    assert got["val_avg_gap"] == pytest.approx((0.5 + 0.25 + 0.5 + 0.5) / 4)
+    assert evaluate("val_gap", oracle, eval_ctx(retrain=oracle)) == pytest.approx(
+        {"mia_loss_val_auc": 0.0, "val_avg_gap": 0.0})
 
 
 # ---------------------------------------------------------------- ToW, Avg.Gap
@@ -170,9 +199,9 @@ def test_full_preset_lists_every_registered_evaluator(run_cfg):
 def test_every_eval_preset_runs(run_pipeline, run_cfg, preset):
     # lightweight reports its epochs/steps: method.* rows appear beside the evaluators' metrics
     frame = run_pipeline([f"eval={preset}", "method=lightweight"])
-    declared = set()
-    for name in run_cfg([f"eval={preset}"]).eval.evaluators:
-        declared |= set(EVALUATORS.get(name).metrics)
+    declared = set()  # the preset's evaluators plus the objective's (val_gap), as planned
+    for ev in plan(run_cfg([f"eval={preset}"])).evaluators:
+        declared |= set(ev.metrics)
     unlearned = set(frame[frame.role == "unlearned"].metric)
     assert unlearned - {"method.steps", "method.epochs", "method.stopped_early"} == declared
     assert set(frame.role) == {"original", "retrain", "unlearned"}

@@ -10,7 +10,7 @@ process's ``JobFailed`` is unpickled by reference into this module's ``FAILED``.
 
 import logging
 import sys
-from typing import List
+from typing import List, Optional
 
 import hydra
 from hydra.errors import CompactHydraException
@@ -37,7 +37,8 @@ class JobFailed(CompactHydraException):
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
-def task(cfg: DictConfig) -> None:
+def task(cfg: DictConfig) -> Optional[float]:
+    """One job; returns the run's objective (``objective=``), what Hydra sweepers optimise."""
     from hydra.core.hydra_config import HydraConfig
 
     from unlearnbench.errors import UnlearnbenchError
@@ -45,7 +46,7 @@ def task(cfg: DictConfig) -> None:
     from unlearnbench.registry import UnknownNameError
 
     try:
-        run(cfg)
+        return run(cfg).objective
     except (UnlearnbenchError, UnknownNameError) as err:
         logging.getLogger("unlearnbench").error("%s", err)  # console and <run dir>/unlearnbench.log
         hc = HydraConfig.get()
@@ -54,10 +55,22 @@ def task(cfg: DictConfig) -> None:
             FAILED.append(line)  # this process: the sweep goes on, main() reports at the end
         else:
             raise JobFailed(line) from None  # Hydra marks the job failed; the sweep goes on
+    return None
 
 
 def main() -> None:
-    """Runs the command; exit status 2 if any run of this process stopped on a user error."""
+    """Runs the command; exit status 2 if any run of this process stopped on a user error.
+
+    ``+tuned=<file>`` becomes the file's overrides before Hydra composes the config.
+    """
+    from unlearnbench.errors import ConfigError
+    from unlearnbench.tuning.tuned import expand_tuned
+
+    try:
+        sys.argv = sys.argv[:1] + expand_tuned(sys.argv[1:])
+    except ConfigError as err:
+        print(f"unlearnbench: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
     try:
         task()
     except JobFailed:  # a worker's failure, re-raised as is under HYDRA_FULL_ERROR=1

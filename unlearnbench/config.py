@@ -59,7 +59,9 @@ def compose(overrides: Sequence[str] = (), return_hydra_config: bool = False) ->
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from unlearnbench.tuning.tuned import expand_tuned
+
     register_resolvers()
     with initialize_config_dir(version_base="1.3", config_dir=config_dir()):
-        return hydra_compose("config", overrides=list(overrides),
+        return hydra_compose("config", overrides=expand_tuned(overrides),
                              return_hydra_config=return_hydra_config)

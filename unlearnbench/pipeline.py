@@ -44,13 +44,15 @@ class RunResult:
     """What one run produced: its metrics.csv rows, its models and its folder.
 
     ``models`` holds ``original``, ``retrain`` (the oracle) and ``unlearned``; it is empty
-    for a finished run that was skipped.
+    for a finished run that was skipped. ``objective`` is the unlearned model's value of the
+    metric named by ``objective=`` (None when that is null, or a skipped run lacks it).
     """
 
     run_dir: Path
     metrics: pd.DataFrame
     models: Dict[str, nn.Module] = field(default_factory=dict)
     skipped: bool = False
+    objective: Optional[float] = None
 
     @property
     def metrics_path(self) -> Path:
@@ -62,7 +64,8 @@ def run(cfg: DictConfig) -> RunResult:
     out_dir = run_dir_of(cfg)
     if not cfg.overwrite and finished(out_dir):
         log.info("finished run found at %s; skipping (overwrite=true reruns it)", out_dir)
-        return RunResult(out_dir, read_checked(out_dir / "metrics.csv"), skipped=True)
+        frame = read_checked(out_dir / "metrics.csv")
+        return RunResult(out_dir, frame, skipped=True, objective=objective_of(frame, cfg.get("objective")))
     p = plan(cfg)
     cache = ModelCache(cfg.cache_dir)
     check_writable(out_dir, "output_root" if cfg.get("run_dir") is None else "run_dir")
@@ -92,7 +95,20 @@ def run(cfg: DictConfig) -> RunResult:
     save_outputs(p, out_dir, models, result)
     write_atomic(frame, out_dir / "metrics.csv")
     log.info("wrote %s (%d rows)", out_dir / "metrics.csv", len(frame))
-    return RunResult(out_dir, pd.read_csv(out_dir / "metrics.csv"), models)  # as a reader sees it
+    frame = pd.read_csv(out_dir / "metrics.csv")  # as a reader sees it
+    return RunResult(out_dir, frame, models, objective=objective_of(frame, p.objective))
+
+
+def objective_of(frame: pd.DataFrame, name: Optional[str]) -> Optional[float]:
+    """The unlearned model's value of metric ``name`` in metrics.csv rows (None if absent)."""
+    if name is None:
+        return None
+    rows = frame[(frame["role"] == "unlearned") & (frame["metric"] == name)]
+    if rows.empty:
+        log.warning("this run's metrics.csv has no '%s' for the unlearned model; "
+                    "overwrite=true recomputes it", name)
+        return None
+    return float(rows["value"].iloc[0])
 
 
 # ----------------------------------------------------------------------------- stages

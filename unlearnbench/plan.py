@@ -20,17 +20,20 @@ from unlearnbench.data.forget import ForgetSet, ForgetSpec, build_forget_spec
 from unlearnbench.engine import Recipe, RunContext, configure_threads
 from unlearnbench.errors import ConfigError
 from unlearnbench.evaluators import Evaluator, build_evaluators
+from unlearnbench.evaluators.base import objective_evaluators
 from unlearnbench.methods import Method, build_method
 from unlearnbench.models import build_model
 from unlearnbench.plugins import load_plugins
 from unlearnbench.registry import MODELS, coerce
+from unlearnbench.tuning.tuned import read_tuned
 
 log = logging.getLogger("unlearnbench")
 
 # Top-level keys and their types (the rest are checked by their own groups).
 TOP_LEVEL: Dict[str, Any] = {"seed": int, "overwrite": bool, "progress": bool, "threads": Optional[int],
                              "save_models": bool, "original_path": Optional[str],
-                             "oracle_path": Optional[str], "plugins": Optional[List[str]]}
+                             "oracle_path": Optional[str], "plugins": Optional[List[str]],
+                             "objective": Optional[str], "tuned": Optional[str]}
 CHECKPOINT_KEYS = {"original": "original_path", "oracle": "oracle_path"}
 
 
@@ -57,6 +60,7 @@ class Plan:
     model: Dict[str, Any]
     data_root: str
     experiment: str = ""
+    objective: Optional[str] = None  # the unlearned model's metric the run returns
     progress: bool = True
     threads: Optional[int] = None
     save_models: bool = False
@@ -134,21 +138,39 @@ def _checkpoints(top: Dict[str, Any]) -> Dict[str, CheckpointFile]:
     return out
 
 
+def _with_objective(listed: List[str], objective: Optional[str]) -> List[str]:
+    """eval.evaluators, plus whatever computes the objective when none of them does."""
+    return list(listed) + (objective_evaluators(objective, listed) if objective else [])
+
+
+def check_tuned(path: Optional[str], method: Optional[str]) -> None:
+    """A ``+tuned=<file>`` run must use the method the file was tuned for."""
+    if path is None:
+        return
+    tuned = read_tuned(path)
+    if tuned["method"] != method:
+        raise ConfigError("tuned", f"{path} holds parameters of method '{tuned['method']}', "
+                                   f"but this run has method={method}")
+
+
 def plan(cfg: DictConfig) -> Plan:
     """Builds and validates every component; raises ConfigError naming the key."""
     c = OmegaConf.to_container(cfg, resolve=True)
     top = _top_level(c)
     load_plugins(top.get("plugins") or ())  # before any registry look-up
     check_dataset(c["dataset"])
+    check_tuned(top.get("tuned"), c["method"].get("name"))
     MODELS.validate(c["model"], "model", given=("input_shape", "num_classes"))
     return Plan(
         method=build_method(c["method"]),
         spec=build_forget_spec(c["forget"]),
-        evaluators=build_evaluators(c["eval"]["evaluators"], c["eval"].get("params")),
+        evaluators=build_evaluators(_with_objective(c["eval"]["evaluators"], top.get("objective")),
+                                    c["eval"].get("params")),
         recipe=Recipe.from_cfg(c["train"]),
         device=resolve_device(str(c["device"])),
         seed=top["seed"], dataset=c["dataset"], model=c["model"], data_root=str(c["data_root"]),
-        experiment=c.get("experiment_name") or "", progress=top.get("progress", True),
+        experiment=c.get("experiment_name") or "", objective=top.get("objective"),
+        progress=top.get("progress", True),
         threads=top.get("threads"), save_models=top.get("save_models", False),
         checkpoints=_checkpoints(top),
     )

@@ -145,6 +145,33 @@ def build_evaluators(names: Sequence[Any], params: Optional[Dict[str, Dict[str, 
     return out
 
 
+def objective_evaluators(objective: str, listed: Sequence[Any]) -> List[str]:
+    """The evaluators to append to ``listed`` so that metric ``objective`` is computed.
+
+    Empty when a listed evaluator computes it; else its evaluator, after any evaluator it
+    reads that is missing too. Raises ConfigError naming ``objective`` for unknown metrics.
+    """
+    import difflib
+
+    owners = {m: name for name in EVALUATORS.names() for m in EVALUATORS.get(name).metrics}
+    if objective not in owners:
+        close = difflib.get_close_matches(objective, owners, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ConfigError("objective", f"no evaluator computes '{objective}'.{hint} "
+                                       f"Metrics: {', '.join(sorted(owners))}")
+    missing: List[str] = []
+
+    def add(name: str) -> None:
+        if name in listed or name in missing:
+            return
+        for required in EVALUATORS.get(name).requires:
+            add(required)
+        missing.append(name)
+
+    add(owners[objective])
+    return missing
+
+
 def metric_info() -> Dict[str, Metric]:
     """Every registered metric's convention, for tables (↑/↓) and docs."""
     info: Dict[str, Metric] = {}

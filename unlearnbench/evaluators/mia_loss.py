@@ -7,11 +7,18 @@ from unlearnbench.registry import EVALUATORS
 
 
 def loss_auc(member_losses: np.ndarray, nonmember_losses: np.ndarray) -> float:
-    """P(a member has lower loss than a non-member), ties counted half: ROC-AUC of −loss."""
+    """P(a member has lower loss than a non-member), ties counted half: ROC-AUC of −loss.
+
+    A NaN loss (a diverged model's output) counts as +inf: the model fits that example not at
+    all. Infinite losses tie with each other, so a model whose outputs are all NaN scores 0.5.
+    """
     from sklearn.metrics import roc_auc_score
 
+    losses = np.nan_to_num(np.r_[member_losses, nonmember_losses].astype(np.float64), nan=np.inf)
+    top = np.finfo(np.float64).max  # sklearn rejects inf; the largest float keeps order and ties
+    losses = np.clip(losses, -top, top)
     labels = np.r_[np.ones(len(member_losses)), np.zeros(len(nonmember_losses))]
-    return float(roc_auc_score(labels, -np.r_[member_losses, nonmember_losses]))
+    return float(roc_auc_score(labels, -losses))
 
 
 @EVALUATORS.register("mia_loss")
