@@ -94,6 +94,12 @@ def cycle(make_batches: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
         epoch += 1
 
 
+def capped(steps: int, ctx: RunContext) -> int:
+    """``steps`` under the recipe's ``max_batches`` cap (debug=smoke), for loops counted in steps."""
+    cap = ctx.recipe.max_batches
+    return steps if cap is None else min(steps, cap)
+
+
 def check_nonnegative(value, key: str) -> None:
     if value is None or value < 0:
         raise ConfigError(key, f"must be >= 0, got {value}")

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine import train_loop
 from unlearnbench.methods.base import Method, Unlearned
-from unlearnbench.methods.common import ce, check_positive, concat, split_batches
+from unlearnbench.methods.common import capped, ce, check_positive, concat, split_batches
 from unlearnbench.registry import METHODS
 
 
@@ -87,8 +87,8 @@ class Unsir(Method):
         shape = (self.noise_batch, *forget.x.shape[1:])
         parts = []
         for c in torch.unique(forget.y).tolist():
-            noise = error_maximising_noise(model, c, shape, self.noise_steps, self.noise_lr, self.noise_l2,
-                                           gen, forget.x.device)
+            noise = error_maximising_noise(model, c, shape, capped(self.noise_steps, ctx), self.noise_lr,
+                                           self.noise_l2, gen, forget.x.device)
             label = torch.full((self.noise_batch,), c, dtype=torch.long, device=forget.y.device)
             parts.append(Split(noise.repeat(self.noise_repeats, *[1] * (noise.ndim - 1)),
                                label.repeat(self.noise_repeats)))
