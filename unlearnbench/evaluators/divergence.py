@@ -48,7 +48,8 @@ def zero_retrain_forgetting(logits: Tensor, teacher_logits: Tensor) -> float:
 @EVALUATORS.register("js_to_oracle")
 class JsToOracle(Evaluator):
     metrics = {f"js_to_oracle_{s}": Metric(False, f"mean per-example Jensen-Shannon divergence (nats, ≤ ln 2) "
-                                                  f"between this model's and the oracle's softmax on D_{s[0]}; 0 = oracle")
+                                                  f"between this model's and the oracle's softmax on D_{s[0]}; "
+                                                  "0 = oracle")
                for s in JS_SPLITS}
 
     def evaluate(self, model, ctx):
@@ -58,8 +59,9 @@ class JsToOracle(Evaluator):
 
 @EVALUATORS.register("zrf")
 class ZeroRetrainForgetting(Evaluator):
-    metrics = {"zrf": Metric(None, "Chundawat et al.'s ZRF: 1 − mean JS (nats) between this model's and a randomly "
-                                   "initialised model's softmax on D_f, in [1 − ln 2, 1]; closer to the oracle is better")}
+    metrics = {"zrf": Metric(None, "Chundawat et al.'s ZRF: 1 − mean JS (nats) between this model's and a "
+                                   "randomly initialised model's softmax on D_f, in [1 − ln 2, 1]; closer to "
+                                   "the oracle is better")}
 
     def __init__(self):
         self._teacher: Dict[int, Tensor] = {}  # id(EvalContext) -> the teacher's D_f logits

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine import train_loop
 from unlearnbench.methods.base import Method, Unlearned
-from unlearnbench.methods.common import capped, ce, check_positive, concat, split_batches
+from unlearnbench.methods.common import capped, ce, check_nonnegative, check_positive, concat, split_batches
 from unlearnbench.registry import METHODS
 
 
@@ -74,10 +74,7 @@ class Unsir(Method):
                            ("noise_repeats", noise_repeats), ("retain_per_class", retain_per_class),
                            ("impair_lr", impair_lr), ("repair_lr", repair_lr), ("batch_size", batch_size)):
             check_positive(value, f"method.{key}")
-        if noise_l2 is None or noise_l2 < 0:
-            from unlearnbench.errors import ConfigError
-
-            raise ConfigError("method.noise_l2", f"must be >= 0, got {noise_l2}")
+        check_nonnegative(noise_l2, "method.noise_l2")
         self.noise_batch, self.noise_steps, self.noise_lr = noise_batch, noise_steps, noise_lr
         self.noise_l2, self.noise_repeats, self.retain_per_class = noise_l2, noise_repeats, retain_per_class
         self.impair_lr, self.repair_lr, self.batch_size = impair_lr, repair_lr, batch_size
