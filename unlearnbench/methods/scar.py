@@ -184,12 +184,15 @@ class Scar(Method):
         gen, sgen = ctx.generator("forget_batches"), ctx.generator("surrogate_batches")
         weights, steps = None, 0
         removed_t = torch.tensor(removed, dtype=torch.long, device=teacher.device)
-        for epoch in ctx.progress(range(self.epochs), desc="scar"):
+        # Under debug=smoke's max_batches cap the epochs and steps per D_f batch are capped too
+        # (the stop rule rarely fires on tiny data, and 30 × 6 full-size steps are not a smoke test).
+        epochs, per_batch = capped(self.epochs, ctx), capped(self.surrogate_steps, ctx)
+        for epoch in ctx.progress(range(epochs), desc="scar"):
             idx_all = torch.randperm(len(data.forget), generator=gen).to(data.forget.y.device)
             for b in range(capped(math.ceil(len(idx_all) / self.batch_size), ctx)):
                 fidx = idx_all[b * self.batch_size:(b + 1) * self.batch_size]
                 order = self.surrogate_order(teacher, removed, sgen).to(surrogate.device)
-                for s in range(self.surrogate_steps):
+                for s in range(per_batch):
                     sidx = order[s * self.batch_size:(s + 1) * self.batch_size]
                     loss = self.loss(model, data.forget.x[fidx], data.forget.y[fidx], target_class[fidx],
                                      means, inverses, weights, surrogate[sidx], teacher[sidx], removed_t)
@@ -200,7 +203,7 @@ class Scar(Method):
                     acc, weights = self.check(model, data.forget, removed, data.num_classes, ctx)
                     if acc < target_acc and epoch > 1:
                         return {"epochs": float(epoch + 1), "steps": float(steps), "stopped_early": 1.0}
-        return {"epochs": float(self.epochs), "steps": float(steps), "stopped_early": 0.0}
+        return {"epochs": float(epochs), "steps": float(steps), "stopped_early": 0.0}
 
     def loss(self, model, x_f, y_f, target_class, means, inverses, weights, x_s, teacher_s, removed) -> Tensor:
         model.train()
