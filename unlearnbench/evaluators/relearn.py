@@ -66,7 +66,7 @@ class RelearnEpochs(Evaluator):
                                               "(0 = already there; max_epochs + 1 = not within the cap); "
                                               "closer to the oracle is better")}
 
-    def __init__(self, max_epochs: int = 10, lr: float = 0.001, batch_size: Optional[int] = None):
+    def __init__(self, max_epochs: int = 10, lr: float = 0.01, batch_size: Optional[int] = None):
         if max_epochs is None or max_epochs < 1:
             raise ConfigError("eval.params.relearn_epochs.max_epochs", f"must be >= 1, got {max_epochs}")
         if lr is None or lr <= 0:
