@@ -58,6 +58,11 @@ table-fashion: ## every method on real Fashion-MNIST (mlp; random 10% and classe
 	  method=original,retrain,finetune,gradient_ascent,negrad_plus,random_label,l1_sparse,salun,scrub,ssd,topk,randomk,del,lightweight,nabla_tau
 	$(COMPARE) $(TABLES)/fashion --rows method --cols forget --metrics forget_acc,retain_acc,test_acc,mia_loss_auc,acc_avg_gap,rte_s,speedup_vs_retrain --no-ci --out $(TABLES)/fashion.md
 
+table-peers: ## the peers' baselines (bad_teacher, unsir, scar, sfron, eu_k, cf_k) on Fashion-MNIST (mlp; random 10% and class 0), with js_to_oracle, zrf, relearn_epochs
+	$(RUN) -m dataset=fashion_mnist model=mlp forget=random,class seed=$(SEEDS) output_root=$(TABLES)/peers $(SHARED) \
+	  method=original,retrain,bad_teacher,unsir,scar,sfron,eu_k,cf_k 'eval.evaluators=[accuracy,oracle_gap,js_to_oracle,zrf,relearn_epochs,efficiency]'
+	$(COMPARE) $(TABLES)/peers --rows method --cols forget --metrics forget_acc,retain_acc,test_acc,js_to_oracle_forget,zrf,relearn_epochs,rte_s --no-ci --out $(TABLES)/peers.md
+
 table-del: ## DEL (TMLR'25): CIFAR-10 IID and non-IID {2,5}, gaps to the oracle (needs CIFAR-10)
 	$(RUN) -m experiment=del_cifar10_iid,del_cifar10_noniid eval=del seed=$(SEEDS) output_root=$(TABLES)/del $(SHARED) \
 	  method=finetune,negrad_plus,l1_sparse,random_label,salun,del
@@ -79,4 +84,4 @@ table-lightweight: ## Lightweight (reconstruction): speed-up over retraining on 
 clean: ## remove run dirs and the model cache under outputs/
 	rm -rf outputs/runs outputs/cache outputs/multirun
 
-.PHONY: table-fashion table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean
+.PHONY: table-fashion table-peers table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean
