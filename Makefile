@@ -82,6 +82,11 @@ check-fashion: ## re-run seed 0 of the Fashion table's pinned cells from scratch
 	  data_root=$(DATA) progress=false method=$(CHECK_METHODS)
 	$(COMPARE) outputs/check/fashion --rows method --cols forget --metrics $(FASHION_METRICS) --no-ci --expect $(FASHION_EXPECT)
 
+table-peers: ## the peers' baselines (bad_teacher, unsir, scar, sfron, eu_k, cf_k) on Fashion-MNIST (mlp; random 10% and class 0), with js_to_oracle, zrf, relearn_epochs
+	$(RUN) -m dataset=fashion_mnist model=mlp forget=random,class seed=$(SEEDS) output_root=$(TABLES)/peers $(SHARED) \
+	  method=original,retrain,bad_teacher,unsir,scar,sfron,eu_k,cf_k 'eval.evaluators=[accuracy,oracle_gap,js_to_oracle,zrf,relearn_epochs,efficiency]'
+	$(COMPARE) $(TABLES)/peers --rows method --cols forget --metrics forget_acc,retain_acc,test_acc,js_to_oracle_forget,zrf,relearn_epochs,rte_s --no-ci --out $(TABLES)/peers.md
+
 table-del: ## DEL (TMLR'25): CIFAR-10 IID and non-IID {2,5}, gaps to the oracle (needs CIFAR-10)
 	$(RUN) -m experiment=del_cifar10_iid,del_cifar10_noniid eval=del seed=$(SEEDS) output_root=$(TABLES)/del $(SHARED) \
 	  method=finetune,negrad_plus,l1_sparse,random_label,salun,del
@@ -136,4 +141,4 @@ tune-fashion: ## tune TUNE_METHODS on Fashion-MNIST seed 0 (TRIALS=20 each, val_
 clean: ## remove run dirs and the model cache under outputs/
 	rm -rf outputs/runs outputs/cache outputs/multirun
 
-.PHONY: tune-fashion table-fashion fashion-expect check-fashion table-salun table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean
+.PHONY: tune-fashion table-fashion table-peers fashion-expect check-fashion table-salun table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean

@@ -50,10 +50,15 @@ def paired_batches(primary: Split, secondary: Split, ctx: RunContext, batch_size
 def run_epochs(model: nn.Module, make_batches, loss_fn, ctx: RunContext, desc: str, epochs: int,
                lr: float, steps_per_epoch: int, optimizer: Optional[str] = None,
                schedule: Optional[str] = None, params: Optional[Sequence[Tensor]] = None,
-               after_step=(), train_mode: bool = True) -> nn.Module:
-    """A method's inner loop with the recipe's optimizer (or ``optimizer``) at ``lr``."""
+               after_step=(), train_mode: bool = True,
+               weight_decay: Optional[float] = None) -> nn.Module:
+    """A method's inner loop with the recipe's optimizer (or ``optimizer``) at ``lr``.
+
+    ``weight_decay`` None keeps the recipe's; methods whose official optimizer has none pass 0.
+    """
     r = ctx.recipe
-    recipe = replace(r, optimizer=optimizer or r.optimizer, schedule=schedule or r.schedule)
+    recipe = replace(r, optimizer=optimizer or r.optimizer, schedule=schedule or r.schedule,
+                     weight_decay=r.weight_decay if weight_decay is None else weight_decay)
     opt = make_optimizer(params if params is not None else model.parameters(), recipe, lr)
     sched = make_scheduler(opt, recipe, max(1, steps_per_epoch * epochs))
     return train_loop(model, make_batches, loss_fn, opt, epochs, ctx, desc, sched, after_step=after_step,
@@ -82,3 +87,29 @@ def random_any_labels(y: Tensor, num_classes: int, generator: torch.Generator) -
 
 def concat(*splits: Split) -> Split:
     return Split(torch.cat([s.x for s in splits]), torch.cat([s.y for s in splits]))
+
+
+def random_subset(split: Split, fraction: float, generator: torch.Generator) -> Split:
+    """A uniformly random ``fraction`` of ``split`` (at least one row), drawn without replacement."""
+    n = max(1, int(round(fraction * len(split))))
+    idx = torch.randperm(len(split), generator=generator)[:n].to(split.y.device)
+    return split.subset(idx)
+
+
+def cycle(make_batches: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
+    """Endless batches: epoch after epoch of ``make_batches`` (a ``split_batches`` factory)."""
+    epoch = 0
+    while True:
+        yield from make_batches(epoch)
+        epoch += 1
+
+
+def capped(steps: int, ctx: RunContext) -> int:
+    """``steps`` under the recipe's ``max_batches`` cap (debug=smoke), for loops counted in steps."""
+    cap = ctx.recipe.max_batches
+    return steps if cap is None else min(steps, cap)
+
+
+def check_nonnegative(value, key: str) -> None:
+    if value is None or value < 0:
+        raise ConfigError(key, f"must be >= 0, got {value}")

@@ -18,7 +18,7 @@ GROUP = ["experiment", "dataset", "model", "forget", "method", "role"]
 IDENTITY = [c for c in GROUP if c != "role"] + ["forget_size"]
 # Config keys that cannot change a run's results: they may differ inside one cell.
 IGNORED_KEYS = {"overwrite", "progress", "output_root", "cache_dir", "data_root", "device",
-                "run_dir", "seed"}
+                "run_dir", "seed", "save_models", "plugins", "objective"}
 TIME_METRICS = {"rte_s", "speedup_vs_retrain"}  # wall clock: differ between identical reruns
 
 
