@@ -113,7 +113,11 @@ def load_stage(p: Plan, ctx: RunContext):
     """The data on the run's device and the forget set (relabelled data if the spec says so)."""
     from unlearnbench.data import load_data
 
-    data = load_data(p.dataset, p.data_root, p.device)
+    return forget_stage(p, load_data(p.dataset, p.data_root, p.device), ctx)
+
+
+def forget_stage(p: Plan, data: DataBundle, ctx: RunContext) -> Tuple[DataBundle, ForgetSet]:
+    """The forget set over ``data``'s training split, and the data the run trains on."""
     forget = select_forget(p, data, ctx)
     if forget.train_y is not None:
         data = data.with_train_labels(forget.train_y)
