@@ -39,8 +39,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--sections", default="engine,stages,bank,eval",
                    help="comma list of: engine, stages, bank, eval, prefill, memorization")
-    p.add_argument("--prefill-seeds", type=int, default=16, help="seeds (originals + oracles) in the prefill section")
-    p.add_argument("--memorization-k", type=int, default=32, help="heldout bank size in the memorization section")
+    p.add_argument("--prefill-seeds", type=int, default=16,
+                   help="seeds (an original and an oracle each) in the prefill section")
+    p.add_argument("--memorization-k", type=int, default=32,
+                   help="heldout bank size in the memorization section")
     p.add_argument("--bank-models", type=int, default=16, help="models in the bank section")
     p.add_argument("--bank-hidden", type=int, default=64, help="hidden width of the bank's one-layer MLPs")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: as the pipeline)")
@@ -344,7 +346,8 @@ def section_memorization(b: Bench) -> None:
              f"high third {held['score'][top].mean():.3f}"],
             ["learning events (the original's training + a forward pass per epoch)", events_s, ""],
             ["heldout scores again (cache hit)", again_s, ""],
-            ["Spearman rank correlation heldout vs learning_events", f"{rho:.3f}", f"{len(b.data.train)} examples"]]
+            ["Spearman rank correlation heldout vs learning_events", f"{rho:.3f}",
+             f"{len(b.data.train)} examples"]]
     table(f"Memorization scores: {b.args.dataset}, {b.args.model}, {b.recipe.epochs} epoch(s)",
           ["work", "seconds", "note"], rows)
 
