@@ -74,7 +74,7 @@ table-zuo: ## Zuo et al. (reconstruction): Top-K vs Random-k on CIFAR-10 with FR
 
 table-lightweight: ## Lightweight (reconstruction): speed-up over retraining on Fashion-MNIST (offline)
 	$(RUN) -m experiment=lightweight_fashion_mnist eval=lightweight seed=$(SEEDS) output_root=$(TABLES)/lightweight $(SHARED) method=retrain,finetune,lightweight
-	$(COMPARE) $(TABLES)/lightweight --rows method --metrics forget_acc,test_acc,mia_loss_auc,unlearn_epochs,speedup_vs_retrain --out $(TABLES)/lightweight.md
+	$(COMPARE) $(TABLES)/lightweight --rows method --metrics forget_acc,test_acc,mia_loss_auc,method.epochs,speedup_vs_retrain --out $(TABLES)/lightweight.md
 
 clean: ## remove run dirs and the model cache under outputs/
 	rm -rf outputs/runs outputs/cache outputs/multirun

@@ -21,12 +21,12 @@ from omegaconf import DictConfig
 from torch import nn
 
 from unlearnbench.cache import ModelCache, array_sha
-from unlearnbench.data import DataBundle
+from unlearnbench.data import DataBundle, load_data
 from unlearnbench.data.forget import ForgetSet
 from unlearnbench.engine import RunContext, fit
 from unlearnbench.evaluators import EvalContext, Scored
-from unlearnbench.evaluators.base import ROLES
-from unlearnbench.methods import UnlearnData, Unlearned
+from unlearnbench.evaluators.base import ROLES, metric_info
+from unlearnbench.methods import UnlearnData, Unlearned, as_unlearned
 from unlearnbench.plan import Plan, plan, seed_everything
 from unlearnbench.results import metrics_frame, provenance, write_atomic
 
@@ -111,8 +111,6 @@ def run_dir_of(cfg: DictConfig) -> Path:
 
 def load_stage(p: Plan, ctx: RunContext):
     """The data on the run's device and the forget set (relabelled data if the spec says so)."""
-    from unlearnbench.data import load_data
-
     return forget_stage(p, load_data(p.dataset, p.data_root, p.device), ctx)
 
 
@@ -224,8 +222,6 @@ def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
 def unlearn_stage(p: Plan, original: nn.Module, oracle: nn.Module, data: UnlearnData,
                   ctx: RunContext) -> Unlearned:
     """θu from a copy of θo (or of θr for ``retrain``); the references stay untouched."""
-    from unlearnbench.methods import as_unlearned
-
     start = oracle if p.method.uses_oracle else original
     result = as_unlearned(p.method.unlearn(copy.deepcopy(start), data, ctx))
     result.model.eval()
@@ -251,8 +247,6 @@ def evaluate_stage(p: Plan, models: Dict[str, nn.Module], data: DataBundle, udat
 def metrics_of(p: Plan, forget: ForgetSet, by_role, result: Unlearned,
                records: Dict[str, TrainRecord], unlearn_s: float, ctx: RunContext) -> pd.DataFrame:
     """metrics.csv rows: identity, (role, metric, value, convention), timings, provenance."""
-    from unlearnbench.evaluators.base import metric_info
-
     identity = {"experiment": p.experiment, "dataset": p.dataset["name"], "model": p.model["name"],
                 "forget": p.spec.describe(), "forget_size": int(forget.forget_idx.numel()),
                 "method": p.method.registry_name, "seed": p.seed}

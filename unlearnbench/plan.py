@@ -22,6 +22,7 @@ from unlearnbench.errors import ConfigError
 from unlearnbench.evaluators import Evaluator, build_evaluators
 from unlearnbench.methods import Method, build_method
 from unlearnbench.models import build_model
+from unlearnbench.plugins import load_plugins
 from unlearnbench.registry import MODELS, coerce
 
 log = logging.getLogger("unlearnbench")
@@ -135,8 +136,6 @@ def _checkpoints(top: Dict[str, Any]) -> Dict[str, CheckpointFile]:
 
 def plan(cfg: DictConfig) -> Plan:
     """Builds and validates every component; raises ConfigError naming the key."""
-    from unlearnbench.plugins import load_plugins
-
     c = OmegaConf.to_container(cfg, resolve=True)
     top = _top_level(c)
     load_plugins(top.get("plugins") or ())  # before any registry look-up

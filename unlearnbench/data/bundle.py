@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from unlearnbench.errors import ConfigError
+from unlearnbench.registry import DATASETS
 
 
 
@@ -152,8 +153,6 @@ LOCATION_KEYS = ("download", "verify_md5", "path")
 
 def check_dataset(dataset_cfg: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Validates the dataset block before anything loads; returns (source keys, split keys)."""
-    from unlearnbench.registry import DATASETS
-
     keys = DATASETS.validate(dataset_cfg, "dataset", given=("data_root",), extra=SPLIT_KEYS)
     split = {k: keys.pop(k) for k in list(keys) if k in SPLIT_KEYS}
     return keys, split
@@ -161,8 +160,6 @@ def check_dataset(dataset_cfg: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str
 
 def load_data(dataset_cfg: Dict[str, Any], data_root: str, device: torch.device) -> DataBundle:
     """Loads the configured dataset and moves it to ``device``."""
-    from unlearnbench.registry import DATASETS
-
     source_keys, split = check_dataset(dataset_cfg)
     raw = DATASETS.get(dataset_cfg["name"])(data_root=data_root, **source_keys)
     bundle = build_bundle(raw, dataset_cfg["name"], split.get("val_fraction", 0.1),

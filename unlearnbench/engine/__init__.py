@@ -1,5 +1,6 @@
 """The one training/evaluation engine used by training, retraining and every method."""
 
+from unlearnbench.engine.bank import random_halves, train_bank
 from unlearnbench.engine.context import RunContext, configure_threads
 from unlearnbench.engine.loop import (
     Recipe,
@@ -12,8 +13,4 @@ from unlearnbench.engine.loop import (
 )
 
 __all__ = ["RunContext", "configure_threads", "Recipe", "batches", "fit", "make_optimizer", "make_scheduler",
-           "predict", "train_loop"]
-
-from unlearnbench.engine.bank import random_halves, train_bank  # noqa: E402 (needs loop first)
-
-__all__ += ["random_halves", "train_bank"]
+           "predict", "train_loop", "random_halves", "train_bank"]

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine import RunContext, predict
 from unlearnbench.errors import ConfigError
+from unlearnbench.registry import EVALUATORS
 
 ROLES = ("original", "retrain", "unlearned")
 
@@ -131,8 +132,6 @@ class Evaluator:
 def build_evaluators(names: Sequence[Any], params: Optional[Dict[str, Dict[str, Any]]] = None
                      ) -> List[Evaluator]:
     """Evaluators by name, with optional per-evaluator keyword arguments (``eval.params``)."""
-    from unlearnbench.registry import EVALUATORS
-
     params = dict(params or {})
     out: List[Evaluator] = []
     for name in names:
@@ -149,8 +148,6 @@ def build_evaluators(names: Sequence[Any], params: Optional[Dict[str, Dict[str, 
 
 def metric_info() -> Dict[str, Metric]:
     """Every registered metric's convention, for tables (↑/↓) and docs."""
-    from unlearnbench.registry import EVALUATORS
-
     info: Dict[str, Metric] = {}
     for name in EVALUATORS.names():
         info.update(EVALUATORS.get(name).metrics)

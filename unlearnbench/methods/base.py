@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine.context import RunContext
+from unlearnbench.registry import METHODS
 
 
 @dataclass
@@ -78,6 +79,4 @@ class Method:
 
 def build_method(cfg: Dict[str, Any]) -> Method:
     """Builds the configured method; a key it does not take is a config error."""
-    from unlearnbench.registry import METHODS
-
     return METHODS.build(cfg, "method")

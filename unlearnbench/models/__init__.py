@@ -6,11 +6,11 @@ from typing import Any, Dict, Tuple
 
 from torch import nn
 
+from unlearnbench.registry import MODELS
+
 
 def build_model(cfg: Dict[str, Any], input_shape: Tuple[int, ...], num_classes: int) -> nn.Module:
     """Builds the configured model; input shape and class count come from the dataset."""
-    from unlearnbench.registry import MODELS
-
     return MODELS.build(cfg, "model", input_shape=tuple(input_shape), num_classes=num_classes)
 
 

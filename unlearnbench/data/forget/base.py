@@ -11,6 +11,7 @@ from torch import Tensor
 
 from unlearnbench.data.bundle import DataBundle
 from unlearnbench.errors import ConfigError
+from unlearnbench.registry import FORGET_SPECS
 
 
 @dataclass
@@ -70,6 +71,4 @@ def check_fraction(value: Optional[float], key: str) -> None:
 
 def build_forget_spec(cfg: Dict[str, Any]) -> ForgetSpec:
     """Builds the configured spec; unknown keys name the offending `forget.` key."""
-    from unlearnbench.registry import FORGET_SPECS
-
     return FORGET_SPECS.build(cfg, "forget")
