@@ -6,10 +6,14 @@ TensorDataset, fp32, batch 128, ``loss.item()`` per step) on the same model and 
 (2) each stage: original, oracle, every registered method, scoring, every registered
 evaluator; (3) a bank of small MLPs trained together (vmap) vs one after another;
 (4) membership-inference features (logits + losses of the whole training split) vs one
-training epoch.
+training epoch; (5) ``unlearnbench-prefill``: a seed sweep's originals and oracles trained
+as banks vs one after another by the run's own train stage; (6) memorization scores: the
+heldout bank (K models) and the original's learning events, and their rank correlation.
 
     python scripts/bench.py                                   # synthetic 3x32x32, mlp, CPU or CUDA
     python scripts/bench.py --dataset fashion_mnist --data-root ../shared/data
+    python scripts/bench.py --dataset fashion_mnist --data-root DATA --sections prefill,memorization \
+        --epochs 60 --override dataset.limit_train=2500 --override train.weight_decay=0   # audit testbed
 """
 
 from __future__ import annotations
@@ -34,7 +38,11 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=1, help="training epochs for every timed training run")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--sections", default="engine,stages,bank,eval",
-                   help="comma list of: engine, stages, bank, eval")
+                   help="comma list of: engine, stages, bank, eval, prefill, memorization")
+    p.add_argument("--prefill-seeds", type=int, default=16,
+                   help="seeds (an original and an oracle each) in the prefill section")
+    p.add_argument("--memorization-k", type=int, default=32,
+                   help="heldout bank size in the memorization section")
     p.add_argument("--bank-models", type=int, default=16, help="models in the bank section")
     p.add_argument("--bank-hidden", type=int, default=64, help="hidden width of the bank's one-layer MLPs")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: as the pipeline)")
@@ -104,6 +112,12 @@ class Bench:
         out = fn()
         self.ctx.sync()
         return time.perf_counter() - t0, out
+
+    def timed_cpu(self, fn: Callable[[], object]):
+        """(wall s, CPU s of this process, result): CPU seconds move less with others' load."""
+        c0 = time.process_time()
+        wall, out = self.timed(fn)
+        return wall, time.process_time() - c0, out
 
 
 def reference_fit(model, x, y, recipe, device, epochs: int) -> float:
@@ -284,6 +298,66 @@ def section_eval(b: Bench) -> None:
            [f"logits + losses, eval batch {b.recipe.eval_batch_size}", feat_s, feat_s / epoch_s]])
 
 
+def section_prefill(b: Bench) -> None:
+    """A seed sweep's originals + oracles: ``prefill`` (banks) vs the run's train stage, one by one."""
+    import tempfile
+
+    import torch
+
+    from unlearnbench.cache import ModelCache
+    from unlearnbench.prefill import _train_one_by_one, expand, jobs_of, prefill
+
+    n = b.args.prefill_seeds
+    with tempfile.TemporaryDirectory() as banked, tempfile.TemporaryDirectory() as solo:
+        sweep = [*b.overrides, f"seed=range({n})"]
+        bank_s, bank_cpu, report = b.timed_cpu(lambda: prefill([*sweep, f"cache_dir={banked}"]))
+        loaded: Dict[str, object] = {}
+        jobs = [j for combo in expand([*sweep, f"cache_dir={solo}"]) for j in jobs_of(combo, loaded)]
+        seq_s, seq_cpu, _ = b.timed_cpu(lambda: _train_one_by_one(jobs))
+        worst = 0.0
+        for job in jobs:
+            a, _ = ModelCache(banked).load(job.stage, job.key, "cpu")
+            s, _ = ModelCache(solo).load(job.stage, job.key, "cpu")
+            worst = max(worst, max(float((a[k] - s[k]).abs().max()) for k in s))
+    rows = [[f"one after another (train_stage), {len(jobs)} models", seq_s, seq_cpu, 1.0, 1.0],
+            [f"unlearnbench-prefill: banks {report.banks}", bank_s, bank_cpu, seq_s / bank_s, seq_cpu / bank_cpu],
+            ["largest |bank - solo| parameter difference", f"{worst:.2e}", "", "", ""]]
+    table(f"Prefill: {n} originals + {n} oracles, {b.args.dataset} ({len(b.data.train)} train), "
+          f"{b.args.model}, {b.recipe.epochs} epoch(s), {torch.get_num_threads()} thread(s)",
+          ["training", "wall s", "CPU s", "speed-up (wall)", "speed-up (CPU)"], rows)
+
+
+def section_memorization(b: Bench) -> None:
+    """The heldout bank (K models on paired halves) and learning events; their Spearman rank correlation."""
+    import tempfile
+
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from unlearnbench.cache import ModelCache
+    from unlearnbench.memorization import heldout_arrays, learning_event_arrays
+    from unlearnbench.plan import plan
+
+    k = b.args.memorization_k
+    with tempfile.TemporaryDirectory() as cache:
+        p = plan(b.cfg)
+        ctx = p.start(cache=ModelCache(cache))
+        ctx.show_progress = False
+        held_s, held_cpu, held = b.timed_cpu(lambda: heldout_arrays(p, b.data, ctx, k))
+        events_s, events_cpu, events = b.timed_cpu(lambda: learning_event_arrays(p, b.data, ctx))
+        again_s, again_cpu, _ = b.timed_cpu(lambda: heldout_arrays(p, b.data, ctx, k))
+    rho = spearmanr(held["score"], events["score"]).statistic
+    top = held["score"] >= np.quantile(held["score"], 2 / 3)
+    rows = [[f"heldout bank, K={k} on paired halves", held_s, held_cpu,
+             f"mean score {held['score'].mean():.3f}, high third {held['score'][top].mean():.3f}"],
+            ["learning events (the original's training + a forward pass per epoch)", events_s, events_cpu, ""],
+            ["heldout scores again (cache hit)", again_s, again_cpu, ""],
+            ["Spearman rank correlation heldout vs learning_events", f"{rho:.3f}", "",
+             f"{len(b.data.train)} examples"]]
+    table(f"Memorization scores: {b.args.dataset}, {b.args.model}, {b.recipe.epochs} epoch(s)",
+          ["work", "wall s", "CPU s", "note"], rows)
+
+
 def main(argv: Sequence[str] = ()) -> None:
     args = parse(argv)
     t0 = time.perf_counter()
@@ -295,7 +369,7 @@ def main(argv: Sequence[str] = ()) -> None:
           f"{b.threads} CPU thread(s), dataset {args.dataset} {tuple(b.data.input_shape)} "
           f"({len(b.data.train)} train), model {args.model}, epochs {args.epochs}")
     sections = {"engine": section_engine, "stages": section_stages, "bank": section_bank,
-                "eval": section_eval}
+                "eval": section_eval, "prefill": section_prefill, "memorization": section_memorization}
     for name in args.sections.split(","):
         if name not in sections:
             raise SystemExit(f"--sections: unknown '{name}'; choose from {sorted(sections)}")

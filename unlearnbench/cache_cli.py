@@ -38,9 +38,14 @@ def _age_days(entry: Entry, now: float) -> float:
 
 def _describe(entry: Entry) -> str:
     material = entry.meta.get("material", {})
+    proxy = material.get("proxy")  # memorization scores: heldout (K models) or an original's events
+    material = material.get("original", material)
     dataset = material.get("dataset", {}).get("name", "?")
     model = material.get("model", {}).get("name", "?")
-    return f"{dataset}-{model} seed={material.get('seed', '?')}"
+    if proxy == "heldout":
+        return f"{dataset}-{model} heldout K={material.get('k_models', '?')}"
+    what = f"{dataset}-{model} seed={material.get('seed', '?')}"
+    return what if proxy is None else f"{what} {proxy}"
 
 
 def selected(cache: ModelCache, stage: Optional[str], older_than: Optional[float],

@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -156,11 +156,25 @@ def fix_key(p: Plan, role: str) -> str:
 
 def load_stage(p: Plan, ctx: RunContext):
     """The data on the run's device and the forget set (relabelled data if the spec says so)."""
-    data = load_data(p.dataset, p.data_root, p.device)
-    forget = p.spec.select(data, ctx.seed)
+    return forget_stage(p, load_data(p.dataset, p.data_root, p.device), ctx)
+
+
+def forget_stage(p: Plan, data: DataBundle, ctx: RunContext) -> Tuple[DataBundle, ForgetSet]:
+    """The forget set over ``data``'s training split, and the data the run trains on."""
+    forget = select_forget(p, data, ctx)
     if forget.train_y is not None:
         data = data.with_train_labels(forget.train_y)
     return data, forget
+
+
+def select_forget(p: Plan, data: DataBundle, ctx: RunContext) -> ForgetSet:
+    """The spec's forget set; specs that rank examples by trained models (``needs_scores``)
+    get a ``ScoreSource`` that trains or loads those models through the run's cache."""
+    if not p.spec.needs_scores:
+        return p.spec.select(data, ctx.seed)
+    from unlearnbench.memorization import ScoreSource
+
+    return p.spec.select(data, ctx.seed, scores=ScoreSource(p, ctx))
 
 
 def warm_up(p: Plan, data: DataBundle, ctx: RunContext) -> None:
@@ -203,21 +217,41 @@ def unlearn_data(p: Plan, data: DataBundle, forget: ForgetSet) -> UnlearnData:
 
 
 def record_forget_set(out_dir: Path, forget: ForgetSet) -> None:
+    """``forget_indices.npy``, and ``memorization.npz`` when the spec ranked examples by it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / "forget_indices.npy", forget.forget_idx.numpy())
+    if forget.scores is not None:
+        np.savez_compressed(out_dir / "memorization.npz", **forget.scores)
+
+
+def reference_model(p: Plan, data: DataBundle, ctx: RunContext) -> nn.Module:
+    """A fresh original/oracle before training: both start from ``ctx.seed``'s initialisation."""
+    torch.manual_seed(ctx.seed)
+    model = p.new_model(data).to(ctx.device)
+    return model.to(memory_format=torch.channels_last) if ctx.channels_last and len(data.input_shape) == 3 else model
+
+
+def train_reference(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
+                    after_epoch: Optional[Callable[[nn.Module, int], None]] = None
+                    ) -> Tuple[Dict[str, torch.Tensor], Dict]:
+    """(state dict, meta) of an original or oracle trained on ``split``: a cache entry's content.
+
+    ``after_epoch(model, epoch)`` observes training (memorization's learning events).
+    """
+    model = reference_model(p, data, ctx)
+    hook = None if after_epoch is None else (lambda epoch: after_epoch(model, epoch))
+    with ctx.timer(f"{stage}_train"):
+        fit(model, split, ctx.recipe, ctx, desc=f"train {stage}", after_epoch=hook)
+    check_weights(model.state_dict(), f"{stage} training", "train.lr")  # before it is cached
+    return model.state_dict(), {"train_s": ctx.timings[f"{stage}_train_s"], "trained_by": "fit"}
 
 
 def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
                 material: Dict) -> Tuple[nn.Module, TrainRecord]:
     """The original (on D) or the oracle (on D_r): from the user's file, the cache, or trained."""
-    def new_model() -> nn.Module:
-        torch.manual_seed(ctx.seed)  # original and oracle start from the same initialisation
-        model = p.new_model(data).to(ctx.device)
-        return model.to(memory_format=torch.channels_last) if ctx.channels_last and len(data.input_shape) == 3 else model
-
     user_file = p.checkpoints.get(stage)
     if user_file is not None:
-        model = new_model()
+        model = reference_model(p, data, ctx)
         model.load_state_dict(p.load_checkpoint(stage, model))
         bad = first_nonfinite(model.state_dict())
         if bad is not None:
@@ -225,14 +259,7 @@ def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
         log.info("%s model: loaded from %s (sha256 %s)", stage, user_file.path, user_file.sha)
         return model.eval(), TrainRecord(f"file:{user_file.sha[:24]}", None, False)
 
-    def build():
-        model = new_model()
-        with ctx.timer(f"{stage}_train"):
-            fit(model, split, ctx.recipe, ctx, desc=f"train {stage}")
-        check_weights(model.state_dict(), f"{stage} training", "train.lr")  # before it is cached
-        return model.state_dict(), {"train_s": ctx.timings[f"{stage}_train_s"]}
-
-    model = new_model()
+    model = reference_model(p, data, ctx)
 
     def accept(state):  # an intact file of the wrong shapes or with NaNs is rebuilt, not loaded
         if first_nonfinite(state) is not None:
@@ -242,10 +269,11 @@ def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
         except RuntimeError as err:
             raise CorruptEntry(f"state dict does not fit the model: {str(err).splitlines()[0]}") from err
 
-    state, meta, hit = ctx.cache.get_or_build(stage, material, ctx.device, build, accept)
+    state, meta, hit = ctx.cache.get_or_build(
+        stage, material, ctx.device, lambda: train_reference(p, data, split, ctx, stage), accept)
     model.load_state_dict(state)
-    log.info("%s model: %s (key %s, trained in %.1fs)", stage, "cache hit" if hit else "trained",
-             meta["key"], meta["train_s"])
+    log.info("%s model: %s (key %s, trained in %.1fs%s)", stage, "cache hit" if hit else "trained",
+             meta["key"], meta["train_s"], " as one of a bank" if meta.get("trained_by") == "bank" else "")
     return model.eval(), TrainRecord(meta["key"], float(meta["train_s"]), hit)
 
 

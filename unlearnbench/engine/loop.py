@@ -268,12 +268,14 @@ def cross_entropy(recipe_smoothing: float = 0.0) -> Callable[[nn.Module, Batch],
 
 def fit(model: nn.Module, split: Split, recipe: Recipe, ctx: RunContext, desc: str,
         epochs: Optional[int] = None, lr: Optional[float] = None, stream: str = "train_batches",
-        params: Optional[List[Tensor]] = None, after_step: Sequence[Callable[[], None]] = ()
-        ) -> nn.Module:
+        params: Optional[List[Tensor]] = None, after_step: Sequence[Callable[[], None]] = (),
+        after_epoch: Optional[Callable[[int], None]] = None) -> nn.Module:
     """Supervised training of ``model`` on ``split`` with the recipe (original, oracle, finetune).
 
     ``lr=None`` uses the recipe's batch-size-scaled lr; ``train.compile`` compiles the
-    forward on CUDA. Returns ``model`` itself (never the compiled wrapper).
+    forward on CUDA. ``after_epoch(epoch)`` runs after each epoch's last step (e.g. to
+    record per-example learning events); it must not draw from the batch stream.
+    Returns ``model`` itself (never the compiled wrapper).
     """
     epochs = recipe.epochs if epochs is None else epochs
     gen = ctx.generator(stream)
@@ -286,7 +288,7 @@ def fit(model: nn.Module, split: Split, recipe: Recipe, ctx: RunContext, desc: s
         lambda _: batches(split, recipe.batch_size, gen, max_batches=recipe.max_batches,
                           augment=recipe.augment, channels_last=ctx.channels_last),
         cross_entropy(recipe.label_smoothing), optimizer, epochs, ctx, desc, scheduler,
-        after_step=after_step,
+        after_step=after_step, after_epoch=after_epoch,
     )
     model.eval()
     return model

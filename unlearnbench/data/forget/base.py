@@ -21,10 +21,12 @@ class ForgetSet:
     forget_idx: Tensor
     retain_idx: Tensor
     train_y: Optional[Tensor] = None  # relabelled training labels when the spec corrupts data
+    scores: Optional[Dict[str, np.ndarray]] = None  # per-example statistics the spec ranked by
 
     @classmethod
     def from_forget(cls, forget_idx: np.ndarray, n_train: int, key: str,
-                    train_y: Optional[Tensor] = None) -> "ForgetSet":
+                    train_y: Optional[Tensor] = None,
+                    scores: Optional[Dict[str, np.ndarray]] = None) -> "ForgetSet":
         forget_idx = np.unique(np.asarray(forget_idx, dtype=np.int64))
         if forget_idx.size == 0:
             raise ConfigError(key, "the forget set is empty; choose a larger fraction or count")
@@ -33,7 +35,7 @@ class ForgetSet:
                                    "nothing would be retained")
         mask = np.zeros(n_train, dtype=bool)
         mask[forget_idx] = True
-        return cls(torch.from_numpy(forget_idx), torch.from_numpy(np.flatnonzero(~mask)), train_y)
+        return cls(torch.from_numpy(forget_idx), torch.from_numpy(np.flatnonzero(~mask)), train_y, scores)
 
 
 class ForgetSpec:
@@ -42,6 +44,9 @@ class ForgetSpec:
     registry_name = "base"
     # True when the spec changes the training data itself (the original must be retrained).
     modifies_train = False
+    # True when ``select`` ranks examples with trained models: it then gets ``scores=`` a
+    # ``memorization.ScoreSource`` that trains or loads them through the run's cache.
+    needs_scores = False
 
     def __init__(self, seed: Optional[int] = None):
         self.seed = seed
