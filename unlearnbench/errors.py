@@ -11,4 +11,10 @@ class ConfigError(ValueError):
 
     def __init__(self, key: str, message: str):
         self.key = key
+        self.message = message
         super().__init__(f"Invalid config `{key}`: {message}")
+
+    def __reduce__(self):
+        # A sweep job's error travels back pickled (submitit, joblib); the default reduce
+        # would call ConfigError(full_text) and fail for want of the second argument.
+        return type(self), (self.key, self.message)

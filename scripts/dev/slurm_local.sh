@@ -8,7 +8,8 @@
 # `start` is idempotent: daemons already running are left alone. The node gets this machine's
 # CPUs and memory (`slurmd -C`) in one partition, `debug`. Accounting is off
 # (accounting_storage/none), as on many small clusters: `sacct` does not work, which is what
-# the launcher has to cope with. The config goes to /etc/slurm/slurm.conf so that sbatch,
+# the launcher has to cope with. KillWait=5: a cancelled job gets SIGKILL 5 s after SIGTERM
+# (SLURM's default is 30 s; submitit ignores SIGTERM, so tests would wait that long). The config goes to /etc/slurm/slurm.conf so that sbatch,
 # squeue and scancel find it without SLURM_CONF; a slurm.conf not written by this script is
 # never touched. Daemons log to /var/log/slurm/; their state lives in /var/spool/slurm-local/.
 set -euo pipefail
@@ -75,10 +76,13 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 MinJobAge=300
+KillWait=5
 $node State=UNKNOWN
 PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
+    if cmp -s "$CONF.tmp" "$CONF"; then rm "$CONF.tmp"; return; fi
     mv "$CONF.tmp" "$CONF"
+    CONF_CHANGED=1
 }
 
 wait_idle() {
@@ -100,6 +104,7 @@ start() {
     install_packages
     start_munge
     write_conf
+    if alive "$RUN/slurmctld.pid" && [[ -n "${CONF_CHANGED:-}" ]]; then scontrol reconfigure; fi
     alive "$RUN/slurmctld.pid" || slurmctld
     alive "$RUN/slurmd.pid" || slurmd
     wait_idle
