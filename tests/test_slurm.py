@@ -34,7 +34,7 @@ pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 pytestmark = [pytest.mark.slurm,
               pytest.mark.skipif(not cluster_answers(), reason="no SLURM cluster answers (make test-slurm)")]
 
-SLURM = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1",
+SLURM = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=null", "hydra.launcher.cpus_per_task=1",
          "hydra.launcher.mem_gb=2", "hydra.launcher.timeout_min=15",
          f"hydra.launcher.setup=['export PYTHONPATH={shlex.quote(str(ROOT))}']"]
 QUIET = ("sacct", "accounting storage", "Bypassing")  # what submitit printed on every poll before
