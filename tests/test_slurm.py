@@ -10,6 +10,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -67,41 +68,69 @@ def test_array_sweep_trains_each_original_and_oracle_once_and_matches_the_basic_
     assert_matches_reference(tmp_path / "slurm", tmp_path / "basic")
 
 
-def started_run(root: Path, epochs: int, timeout_s: float) -> Path:
-    """The run dir of the job training for `epochs` epochs, once it has begun training."""
+# Loaded by the array tasks through PYTHONPATH (sitecustomize runs at interpreter start):
+# sweep job $HOLD_JOB stops at its 2nd optimizer step, says so, and waits while $HOLD_FILE
+# exists. The test cancels it there, mid-training, whatever the machine's speed.
+HOLD = textwrap.dedent("""
+    import os, pathlib, time
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    steps = 0
+
+    def hold_mid_training(optimizer, args, kwargs):
+        global steps
+        from hydra.core.hydra_config import HydraConfig
+        hold = pathlib.Path(os.environ["HOLD_FILE"])
+        if not hold.exists() or HydraConfig.get().job.num != int(os.environ["HOLD_JOB"]):
+            return
+        steps += 1
+        if steps == 2:
+            hold.with_suffix(".training").write_text(HydraConfig.get().job.id)  # "<array job>_<task>"
+            while hold.exists():
+                time.sleep(0.1)
+
+    register_optimizer_step_pre_hook(hold_mid_training)
+""")
+
+
+def wait_for(path: Path, timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for indices in (root / "runs").rglob("forget_indices.npy"):  # saved just before training
-            if OmegaConf.load(indices.parent / ".hydra/config.yaml").train.epochs == epochs:
-                return indices.parent
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear within {timeout_s} s"
         time.sleep(0.2)
-    raise AssertionError(f"no run with train.epochs={epochs} started within {timeout_s} s")
+    return path.read_text()
 
 
 def test_cancelled_array_task_is_redone_by_rerunning_and_only_it(tmp_path):
-    # Three array tasks, the last one slow (300 full epochs on digits: seconds, not minutes).
-    sweep = ["-m", *SMOKE, f"output_root={tmp_path}", *SLURM, "hydra.launcher.array_parallelism=2",
-             "train.max_batches=null", "train.epochs=2,3,300"]
+    hook, hold = tmp_path / "hook", tmp_path / "hold"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HOLD)
+    hold.touch()
+    setup = [f"export PYTHONPATH={shlex.quote(f'{hook}:{ROOT}')}", "export HOLD_JOB=1",
+             f"export HOLD_FILE={shlex.quote(str(hold))}"]
+    # Three seeds, three originals; task 1 is held while it trains its original.
+    sweep = ["-m", *SMOKE, f"output_root={tmp_path / 'out'}", *SLURM[:-1],
+             f"hydra.launcher.setup=[{','.join(repr(line) for line in setup)}]",
+             "hydra.launcher.array_parallelism=2", "method=finetune", "seed=0,1,2"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HYDRA_FULL_ERROR": "1"}
     driver = subprocess.Popen([sys.executable, "-m", "unlearnbench", *sweep], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    slow = started_run(tmp_path, epochs=300, timeout_s=300)
-    job_id = OmegaConf.load(slow / ".hydra/hydra.yaml").hydra.job.id  # "<array job>_<task>"
+    job_id = wait_for(hold.with_suffix(".training"), timeout_s=300)
     subprocess.run(["scancel", job_id], check=True)
     log, _ = driver.communicate(timeout=300)
 
     assert driver.returncode != 0
-    assert f"{job_id}" in log and "CANCELLED" in log, log[-3000:]
-    finished = sorted((tmp_path / "runs").rglob("metrics.csv"))
-    assert len(finished) == 2 and slow not in [f.parent for f in finished]  # the others ran to the end
-    cache = ModelCache(tmp_path / "cache")
-    assert all(e.meta["material"]["recipe"]["epochs"] != 300 for e in cache.entries())  # killed mid-training
+    assert job_id in log and "CANCELLED" in log, log[-3000:]
+    finished = sorted((tmp_path / "out" / "runs").rglob("metrics.csv"))
+    assert [f.parts[-2] for f in finished] == ["seed0", "seed2"]  # the others ran to the end
+    cache = ModelCache(tmp_path / "out" / "cache")
+    assert sorted(e.meta["material"]["seed"] for e in cache.entries() if e.stage == "original") == [0, 2]
     stamps = {f: f.stat().st_mtime_ns for f in finished}
 
+    hold.unlink()  # the same command again, now without the hold
     unlearnbench(*sweep)
     assert {f: f.stat().st_mtime_ns for f in finished} == stamps  # finished runs skipped, not redone
-    assert (slow / "metrics.csv").exists()
-    assert len(run_dirs(tmp_path)) == 3
+    assert [p.split("/")[-1] for p in run_dirs(tmp_path / "out")] == ["seed0", "seed1", "seed2"]
     assert cache.stale_tmp() == []
 
 
