@@ -66,3 +66,12 @@ def test_the_callback_installs_the_watcher_only_for_the_slurm_launcher(monkeypat
     target = local.replace("LocalLauncher", "SlurmLauncher")
     slurm.SlurmWatcherCallback().on_multirun_start(OmegaConf.create({"hydra": {"launcher": {"_target_": target}}}))
     assert type(SlurmJob.watcher).__name__ == "QueueWatcher"
+
+
+def test_every_sweep_lists_the_callback():
+    from hydra.utils import instantiate
+
+    from unlearnbench.config import compose
+
+    cfg = compose(["hydra/launcher=slurm"], return_hydra_config=True)
+    assert isinstance(instantiate(cfg.hydra.callbacks.slurm_watcher), slurm.SlurmWatcherCallback)
