@@ -21,6 +21,14 @@ test-slow: ## slow tests (real-data sanity checks, launchers)
 test-gpu: ## tests that need CUDA
 	$(PY) -m pytest -q -m gpu
 
+SUDO ?= $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+test-slurm: ## start a one-node SLURM on this machine (Debian: installs slurm-wlm, munge), run the sweeps on it
+	$(SUDO) scripts/dev/slurm_local.sh start
+	$(PY) -m pytest -q -m slurm
+
+slurm-stop: ## stop the one-node SLURM that test-slurm started
+	$(SUDO) scripts/dev/slurm_local.sh stop
+
 run: ## the default job: digits, mlp, random 10% forget, finetune
 	$(RUN)
 
@@ -141,4 +149,4 @@ tune-fashion: ## tune TUNE_METHODS on Fashion-MNIST seed 0 (TRIALS=20 each, val_
 clean: ## remove run dirs and the model cache under outputs/
 	rm -rf outputs/runs outputs/cache outputs/multirun
 
-.PHONY: tune-fashion table-fashion table-peers fashion-expect check-fashion table-salun table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean
+.PHONY: test-slurm slurm-stop tune-fashion table-fashion table-peers fashion-expect check-fashion table-salun table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean

@@ -112,3 +112,11 @@ def test_cuda_without_cuda(run_cfg, no_training):
         pytest.skip("CUDA present")
     with pytest.raises(ConfigError, match="device"):
         run(run_cfg(["device=cuda"]))
+
+
+def test_config_error_survives_pickling_as_sweep_workers_send_it_back():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(ConfigError("forget.fraction", "must be in (0, 1), got 1.5")))
+    assert isinstance(error, ConfigError) and error.key == "forget.fraction"
+    assert str(error) == "Invalid config `forget.fraction`: must be in (0, 1), got 1.5"

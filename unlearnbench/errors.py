@@ -14,6 +14,18 @@ class UnlearnbenchError(Exception):
         self.key = key
         super().__init__(message)
 
+    def __reduce__(self):
+        # A sweep job's error travels back pickled (submitit, joblib); the default reduce would
+        # call the subclass with the message alone, which its signature does not accept.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls, args, state):
+    err = Exception.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class ConfigError(UnlearnbenchError, ValueError):
     """A config value is invalid; raised before any expensive work.
