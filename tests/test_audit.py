@@ -177,3 +177,15 @@ def test_audit_refuses_runs_without_scores(tmp_path):
     (tmp_path / "noisy" / "seed0" / "scores.npz").unlink()
     with pytest.raises(SystemExit, match="no scores.npz"):
         main([str(tmp_path)])
+
+
+def test_audit_module_stays_off_torch_and_the_pipeline():
+    import subprocess
+    import sys
+
+    code = ("import sys, unlearnbench.reports.audit; "
+            "assert 'torch' not in sys.modules and 'unlearnbench.pipeline' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    out = subprocess.run([sys.executable, "-m", "unlearnbench.reports.audit", "--help"],
+                         check=True, capture_output=True, text=True).stdout
+    assert "--min-seeds" in out
