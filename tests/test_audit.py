@@ -156,6 +156,8 @@ def test_audit_refuses_too_few_seeds(tmp_path):
     with pytest.raises(SystemExit, match="needs at least 8"):
         main([str(tmp_path)])
     main([str(tmp_path), "--min-seeds", "6", "--bootstrap", "20"])
+    with pytest.raises(SystemExit, match="--folds must be in"):
+        main([str(tmp_path), "--min-seeds", "6", "--folds", "4"])
 
 
 def test_audit_refuses_runs_of_different_testbeds(tmp_path):

@@ -65,6 +65,8 @@ def _ulira(a: np.ndarray, b: np.ndarray, opts: Options):
     """Per-example AUC averaged over both directions, and the pooled scores for TPR."""
     h1, h2 = halves(len(a))
     folds = opts.folds or len(h1)
+    if not 2 <= folds <= len(h1):
+        fail(f"--folds must be in [2, {len(h1)}] (models per half of {len(a)} seeds), got {folds}")
     aucs, pos, neg = [], [], []
     for ha, hb in ((h1, h2), (h2, h1)):
         sa, sb = st.ulira_scores(a[ha], b[hb], folds, opts.pooled)
