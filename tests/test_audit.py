@@ -49,6 +49,15 @@ def test_ulira_scores_identical_populations_are_zero_and_auc_is_half():
     assert np.all(st.ulira_auc(sa, sb, 4) == 0.5)
 
 
+def test_crossed_bootstrap_sees_the_spread_between_units():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(8, 1)) + 0.01 * rng.normal(size=(8, 500))  # units differ, examples barely
+    crossed = st.crossed_bootstrap_means(values, 500)
+    examples_only = values.mean(0)[st.bootstrap_indices(500, 500)].mean(1)
+    assert crossed.std() > 20 * examples_only.std()
+    assert crossed.mean() == pytest.approx(values.mean(), abs=3 * crossed.std())
+
+
 @pytest.mark.parametrize("shift, low, high", [(0.0, 0.45, 0.55), (3.0, 0.95, 1.0)])
 def test_ulira_cross_fitted_null_reads_half_and_a_shift_reads_one(shift, low, high):
     rng = np.random.default_rng(1)
@@ -56,7 +65,7 @@ def test_ulira_cross_fitted_null_reads_half_and_a_shift_reads_one(shift, low, hi
     a = centres + shift + rng.normal(size=(8, 400))
     b = centres + rng.normal(size=(8, 400))
     for folds in (2, 4, 8):
-        auc = st.ulira_auc(*st.ulira_scores(a, b, folds), folds).mean()
+        auc = st.ulira_auc(*st.ulira_scores(a, b, folds), folds).mean(0).mean()
         assert low <= auc <= high, folds
 
 

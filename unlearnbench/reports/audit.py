@@ -62,7 +62,8 @@ def halves(k: int) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _ulira(a: np.ndarray, b: np.ndarray, opts: Options):
-    """Per-example AUC averaged over both directions, and the pooled scores for TPR."""
+    """Per-fold, per-example AUC [folds, E] averaged over both directions, and the pooled
+    scores for TPR."""
     h1, h2 = halves(len(a))
     folds = opts.folds or len(h1)
     if not 2 <= folds <= len(h1):
@@ -73,6 +74,7 @@ def _ulira(a: np.ndarray, b: np.ndarray, opts: Options):
         aucs.append(st.ulira_auc(sa, sb, folds))
         pos.append(sa)
         neg.append(sb)
+    # fold f pairs the same models both ways: one unit of the bootstrap, not two
     return np.mean(aucs, 0), np.concatenate(pos), np.concatenate(neg)
 
 
@@ -86,11 +88,12 @@ def audit_row(label: str, kind: str, a: Dict[str, np.ndarray], b: Dict[str, np.n
     """Population A (margins by split, [K, E]) audited against population B."""
     k = len(a["forget"])
     m = k // 2
-    auc, pos, neg = _ulira(a["forget"], b["forget"], opts)
+    fold_auc, pos, neg = _ulira(a["forget"], b["forget"], opts)
     eps = _both_ways(st.per_example_epsilon, a["forget"], b["forget"])
     points = _both_ways(lambda x, y: st.epsilon_points(st.per_example_epsilon(x, y), m),
                         a["forget"], b["forget"])
-    row = Row(label, kind, k, {"ulira_auc": auc, "epsilon": eps, "eps_points": points})
+    row = Row(label, kind, k, {"ulira_auc": fold_auc.mean(0), "ulira_fold_auc": fold_auc,
+                               "epsilon": eps, "eps_points": points})
     for split in SPLITS:
         row.per_example[f"klom_{split}"] = _both_ways(st.klom, a[split], b[split])
     _summarise(row, pos, neg, utility, opts)
@@ -98,14 +101,17 @@ def audit_row(label: str, kind: str, a: Dict[str, np.ndarray], b: Dict[str, np.n
 
 
 def _summarise(row: Row, pos: np.ndarray, neg: np.ndarray, utility: float, opts: Options) -> None:
-    """Means, p95s and TPRs with percentile-bootstrap CIs over forget (or split) examples."""
+    """Means, p95s and TPRs with percentile-bootstrap CIs over forget (or split) examples;
+    the U-LiRA AUC's CI resamples folds of models too."""
     def stat(name: str, values: np.ndarray, reduce) -> None:
         idx = st.bootstrap_indices(len(values), opts.rounds)
         row.stats[name] = (float(reduce(values)), *st.percentile_ci(reduce(values[idx].T), opts.level))
 
     mean = lambda v: np.mean(v, 0)
     p95 = lambda v: np.percentile(v, 95, axis=0)
-    stat("ulira_auc", row.per_example["ulira_auc"], mean)
+    fold_auc = row.per_example["ulira_fold_auc"]  # CI over folds of models and examples
+    row.stats["ulira_auc"] = (float(fold_auc.mean()),
+                              *st.percentile_ci(st.crossed_bootstrap_means(fold_auc, opts.rounds), opts.level))
     idx = st.bootstrap_indices(pos.shape[1], opts.rounds)
     for fpr in (0.01, 0.05):
         value = float(st.tpr_at_fpr(pos.ravel(), neg.ravel(), fpr))

@@ -78,15 +78,16 @@ def ulira_scores(a: np.ndarray, b: np.ndarray, folds: int, pooled: bool = True
 
 
 def ulira_auc(score_a: np.ndarray, score_b: np.ndarray, folds: int) -> np.ndarray:
-    """Per-example attack AUC, pairing only models of the same fold, averaged over folds.
+    """Per-example attack AUC per fold [folds, E], pairing only models of the same fold
+    (the per-example AUC is its mean over folds).
 
     Models of one fold were scored by one fit that saw neither, so under the null they are
     exchangeable and the AUC is ½ in expectation. Pairs across folds are not: the fit that
     scored b_g contains a_f and vice versa, which pulls their scores together and reads
     below ½ (0.44 on 8 + 8 Gaussian models, leave-one-pair-out)."""
     fold_a, fold_b = _folds(len(score_a), folds), _folds(len(score_b), folds)
-    return np.mean([per_example_auc(score_a[fold_a == f], score_b[fold_b == f])
-                    for f in range(folds)], 0)
+    return np.stack([per_example_auc(score_a[fold_a == f], score_b[fold_b == f])
+                     for f in range(folds)])
 
 
 def per_example_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
@@ -212,6 +213,19 @@ def klom(p: np.ndarray, q: np.ndarray, bins: int = KLOM_BINS) -> np.ndarray:
 def bootstrap_indices(n: int, rounds: int, seed: int = 0) -> np.ndarray:
     """[rounds, n] resampled example positions (with replacement), seeded."""
     return np.random.default_rng(seed).integers(0, n, size=(rounds, n))
+
+
+def crossed_bootstrap_means(values: np.ndarray, rounds: int, seed: int = 0) -> np.ndarray:
+    """Bootstrap replicates [rounds] of the mean of ``values`` [units, examples], resampling
+    units (e.g. folds of models) and examples independently (a two-way bootstrap).
+
+    Every example of one fold is judged on the same few models, so examples alone are not
+    independent draws: resampling only them would hide the spread between model draws."""
+    rng = np.random.default_rng(seed)
+    units = rng.integers(0, values.shape[0], size=(rounds, values.shape[0]))
+    examples = rng.integers(0, values.shape[1], size=(rounds, values.shape[1]))
+    per_unit = values[:, examples].mean(-1)                    # [units, rounds]
+    return np.take_along_axis(per_unit.T, units, 1).mean(1)
 
 
 def percentile_ci(samples: np.ndarray, level: float = 0.95) -> Tuple[float, float]:
