@@ -293,9 +293,11 @@ def plot(rows: List[Row], path: Path) -> None:
     for ax, (key, title) in zip(axes, panels):
         for r in rows:
             x = np.sort(r.per_example[key])
-            style = {NULL: dict(color="black", ls="--", lw=2), ALTERNATIVE: dict(color="red", lw=2)}
+            style = {NULL: dict(color="black", ls="--", lw=2, zorder=5), ALTERNATIVE: dict(color="red", lw=2)}
             ax.plot(x, np.arange(1, len(x) + 1) / len(x), label=r.label, **style.get(r.label, {}))
         ax.set_title(title)
+        if key == "epsilon":  # ε runs up to its cap of 50 (perfect separation)
+            ax.set_xscale("symlog", linthresh=1.0)
         ax.set_ylabel("share of forget examples ≤ x")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
