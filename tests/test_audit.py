@@ -9,7 +9,7 @@ import yaml
 
 from unlearnbench.evaluators.scores import margins_and_losses, retain_sample
 from unlearnbench.reports import audit_stats as st
-from unlearnbench.reports.audit import NULL, ALTERNATIVE, audit, main
+from unlearnbench.reports.audit import ALTERNATIVE, NULL, Options, audit, main
 from unlearnbench.reports.audit_load import find_runs
 
 
@@ -136,7 +136,7 @@ def _population(root, seeds=range(8), **kw):
 
 def test_audit_calibration_rows_and_retrain_equals_the_null(tmp_path):
     _population(tmp_path)
-    rows = {r.label: r for r in audit(find_runs([str(tmp_path)]))}
+    rows = {r.label: r for r in audit(find_runs([str(tmp_path)]), opts=Options(rounds=200))}
     null, alt = rows[NULL], rows[ALTERNATIVE]
     lo, hi = null.stats["ulira_auc"][1:]
     assert lo <= 0.5 <= hi

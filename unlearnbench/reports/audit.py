@@ -53,6 +53,8 @@ class Row:
     k: int
     per_example: Dict[str, np.ndarray] = field(default_factory=dict)
     stats: Dict[str, Tuple[float, float, float]] = field(default_factory=dict)  # value, lo, hi
+    per_example_verdict: List[str] = field(default_factory=list)  # statistics separating it from the null
+    population_verdict: List[str] = field(default_factory=list)   # population MIAs with Δ's CI off 0
 
 
 def halves(k: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -61,15 +63,21 @@ def halves(k: int) -> Tuple[np.ndarray, np.ndarray]:
     return np.arange(0, 2 * m, 2), np.arange(1, 2 * m, 2)
 
 
+def directions(k: int):
+    """The two comparisons of a row: (A's half, B's half) = (H1, H2) and (H2, H1)."""
+    h1, h2 = halves(k)
+    return ((h1, h2), (h2, h1))
+
+
 def _ulira(a: np.ndarray, b: np.ndarray, opts: Options):
     """Per-fold, per-example AUC [folds, E] averaged over both directions, and the pooled
     scores for TPR."""
-    h1, h2 = halves(len(a))
-    folds = opts.folds or len(h1)
-    if not 2 <= folds <= len(h1):
-        fail(f"--folds must be in [2, {len(h1)}] (models per half of {len(a)} seeds), got {folds}")
+    m = len(a) // 2
+    folds = opts.folds or m
+    if not 2 <= folds <= m:
+        fail(f"--folds must be in [2, {m}] (models per half of {len(a)} seeds), got {folds}")
     aucs, pos, neg = [], [], []
-    for ha, hb in ((h1, h2), (h2, h1)):
+    for ha, hb in directions(len(a)):
         sa, sb = st.ulira_scores(a[ha], b[hb], folds, opts.pooled)
         aucs.append(st.ulira_auc(sa, sb, folds))
         pos.append(sa)
@@ -79,8 +87,7 @@ def _ulira(a: np.ndarray, b: np.ndarray, opts: Options):
 
 
 def _both_ways(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    h1, h2 = halves(len(a))
-    return np.mean([fn(a[h1], b[h2]), fn(a[h2], b[h1])], 0)
+    return np.mean([fn(a[ha], b[hb]) for ha, hb in directions(len(a))], 0)
 
 
 def audit_row(label: str, kind: str, a: Dict[str, np.ndarray], b: Dict[str, np.ndarray],
@@ -89,11 +96,10 @@ def audit_row(label: str, kind: str, a: Dict[str, np.ndarray], b: Dict[str, np.n
     k = len(a["forget"])
     m = k // 2
     fold_auc, pos, neg = _ulira(a["forget"], b["forget"], opts)
-    eps = _both_ways(st.per_example_epsilon, a["forget"], b["forget"])
-    points = _both_ways(lambda x, y: st.epsilon_points(st.per_example_epsilon(x, y), m),
-                        a["forget"], b["forget"])
+    eps = [st.per_example_epsilon(a["forget"][ha], b["forget"][hb]) for ha, hb in directions(k)]
+    points = np.mean([st.epsilon_points(e, m) for e in eps], 0)  # each comparison scored, then averaged
     row = Row(label, kind, k, {"ulira_auc": fold_auc.mean(0), "ulira_fold_auc": fold_auc,
-                               "epsilon": eps, "eps_points": points})
+                               "epsilon": np.mean(eps, 0), "eps_points": points})
     for split in SPLITS:
         row.per_example[f"klom_{split}"] = _both_ways(st.klom, a[split], b[split])
     _summarise(row, pos, neg, utility, opts)
@@ -148,9 +154,8 @@ def population_mia(runs: Sequence[Run], role: str, level: float) -> Dict[str, Tu
 def _utility(runs: Sequence[Run], role_a: str) -> float:
     """The challenge's utility factor (RA_A / RA_B)(TA_A / TA_B), accuracies averaged over
     the models each half-comparison uses (both directions)."""
-    h1, h2 = halves(len(runs))
     out = []
-    for ha, hb in ((h1, h2), (h2, h1)):
+    for ha, hb in directions(len(runs)):
         ratio = 1.0
         for split in ("retain", "test"):
             acc_a = np.mean([runs[i].metric(role_a, f"{split}_acc") for i in ha])
