@@ -17,6 +17,17 @@ def test_default_run_writes_tidy_metrics(run_pipeline, tmp_path):
     assert metric(frame, "acc_avg_gap", "retrain") == 0.0
     forget = np.load(tmp_path / "run" / "forget_indices.npy")
     assert len(forget) == frame.forget_size.iloc[0]
+    with np.load(tmp_path / "run" / "scores.npz") as scores:  # per-example outputs for audits
+        assert np.array_equal(scores["index.forget"], forget)
+        assert len(scores["index.retain"]) == len(forget)
+        assert not np.isin(scores["index.retain"], forget).any()
+        for role in ("original", "retrain", "unlearned"):
+            for split in ("forget", "test"):
+                loss = scores[f"loss.{role}.{split}"]
+                assert loss.mean() == pytest.approx(metric(frame, f"{split}_loss", role), rel=1e-4)
+                # margin > 0 means p_y > 1/2, which implies the true class is the argmax
+                correct = scores[f"margin.{role}.{split}"] > 0
+                assert correct.mean() <= metric(frame, f"{split}_acc", role) + 1e-9
 
 
 def test_finished_run_is_skipped_unless_overwrite(run_cfg):

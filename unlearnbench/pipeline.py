@@ -30,6 +30,7 @@ from unlearnbench.engine.finite import check_outputs, check_weights, first_nonfi
 from unlearnbench.errors import ConfigError, Diverged, UnlearnbenchError
 from unlearnbench.evaluators import EvalContext, Scored
 from unlearnbench.evaluators.base import ROLES, metric_info
+from unlearnbench.evaluators.scores import per_example_scores, write_scores
 from unlearnbench.methods import UnlearnData, Unlearned, as_unlearned
 from unlearnbench.plan import Plan, plan, seed_everything
 from unlearnbench.registry import METHODS
@@ -88,9 +89,10 @@ def run(cfg: DictConfig) -> RunResult:
     models = {"original": original, "retrain": oracle, "unlearned": result.model}
     seconds = {"original": None, "retrain": oracle_rec.seconds, "unlearned": unlearn_s}
     with ctx.timer("eval"):
-        by_role = evaluate_stage(p, models, data, udata, forget, result, seconds, ctx)
+        by_role, scored = evaluate_stage(p, models, data, udata, forget, result, seconds, ctx)
     records = {"original": original_rec, "oracle": oracle_rec}
     check_metrics(by_role)
+    score_stage(out_dir, scored, forget)
     frame = metrics_of(p, forget, by_role, result, records, unlearn_s, ctx)
     save_outputs(p, out_dir, models, result)
     write_atomic(frame, out_dir / "metrics.csv")
@@ -292,7 +294,9 @@ def unlearn_stage(p: Plan, original: nn.Module, oracle: nn.Module, data: Unlearn
 
 def evaluate_stage(p: Plan, models: Dict[str, nn.Module], data: DataBundle, udata: UnlearnData,
                    forget: ForgetSet, result: Unlearned, seconds, ctx: RunContext):
-    """Every evaluator on every role; the oracle first, since others compare to it."""
+    """Every evaluator on every role; the oracle first, since others compare to it.
+
+    Returns the metrics by role and each role's ``Scored`` (its memoised logits)."""
     splits = {"forget": udata.forget, "retain": udata.retain, "val": data.val, "test": data.test}
     scored = {role: Scored(role, models[role], splits, ctx) for role in ROLES}
     for role, sc in scored.items():  # finite outputs, or no metric of this run is written
@@ -306,7 +310,14 @@ def evaluate_stage(p: Plan, models: Dict[str, nn.Module], data: DataBundle, udat
             ectx.results[role].update(ev.evaluate(scored[role], ectx))
     by_role = {role: ectx.results[role] for role in ROLES}
     by_role["unlearned"].update({f"method.{k}": float(v) for k, v in result.stats.items()})
-    return by_role
+    return by_role, scored
+
+
+def score_stage(out_dir: Path, scored: Dict[str, Scored], forget: ForgetSet) -> None:
+    """``scores.npz``: per-example margins and losses of every role on the forget set, a
+    fixed retain sample and the test split, for audits across runs (docs/audit.md)."""
+    arrays = per_example_scores(scored, forget.forget_idx.numpy(), forget.retain_idx.numpy())
+    write_scores(out_dir / "scores.npz", arrays)
 
 
 def check_metrics(by_role: Dict[str, Dict[str, float]]) -> None:

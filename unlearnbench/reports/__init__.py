@@ -3,7 +3,8 @@
 Only run dirs are read (metrics.csv, .hydra/config.yaml); the pipeline, torch and the engine
 are never imported. Modules by job: ``load`` (find and read runs), ``summary`` (statistics
 over seeds, ``Table``), ``formats`` (Markdown, LaTeX, HTML, CSV), ``figure`` (matplotlib),
-``cli`` (the command). The names below are imported on first use, so ``--help`` does not
+``cli`` (the command); ``audit`` with ``audit_load`` and ``audit_stats`` is the
+``unlearnbench-audit`` command (per-example audits over seed populations). The names below are imported on first use, so ``--help`` does not
 pay for pandas.
 """
 
