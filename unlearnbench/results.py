@@ -26,6 +26,14 @@ VALUE_RANGES = {"_acc": (0.0, 1.0), "_auc": (0.0, 1.0), "_efficacy": (0.0, 1.0),
                 "_loss": (0.0, math.inf), "_s": (0.0, math.inf)}
 
 
+def value_range(metric: str) -> tuple:
+    """The closed range ``metric``'s values lie in, from its name's suffix ((-inf, inf) if none)."""
+    for suffix, bounds in VALUE_RANGES.items():
+        if metric.endswith(suffix):
+            return bounds
+    return (-math.inf, math.inf)
+
+
 def git_commit_of(src: Path) -> str:
     """The commit holding ``src`` (a package folder), "-dirty" if edited, else "unknown".
 

@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
                                        "default: the identity columns that vary")
     parser.add_argument("--cols", help="comma-separated column keys (same choices as --rows)")
     parser.add_argument("--metrics", help="comma-separated metrics to show (default: all but timings)")
+    parser.add_argument("--timings", action="store_true",
+                        help="also show wall-clock metrics (*_s, speedup_vs_retrain); naming one in "
+                             "--metrics shows it too")
     parser.add_argument("--reference", help="a value of the first row key (e.g. retrain) to measure "
                                             "gaps against; adds Δ columns and Avg.Gap")
     parser.add_argument("--role", default="unlearned",
@@ -60,7 +63,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     metrics = _split(args.metrics) or None
     if args.expect and metrics:  # the table must summarise every expected metric
         metrics = list(dict.fromkeys(metrics + _expected_metrics(args.expect)))
-    t = Table(frame, rows, _split(args.cols), metrics, args.reference, args.role)
+    t = Table(frame, rows, _split(args.cols), metrics, args.reference, args.role, args.timings)
     text = render(t, args.format, args.digits, not args.no_ci)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,12 @@ IDENTITY = [c for c in GROUP if c != "role"] + ["forget_size"]
 # Config keys that cannot change a run's results: they may differ inside one cell.
 IGNORED_KEYS = {"overwrite", "progress", "output_root", "cache_dir", "data_root", "device",
                 "run_dir", "seed", "save_models", "plugins", "objective"}
-TIME_METRICS = {"rte_s", "speedup_vs_retrain"}  # wall clock: differ between identical reruns
+
+
+def is_timing(metric: str) -> bool:
+    """Wall-clock metrics (``*_s``, ``speedup_vs_retrain``) and cache flags: they differ
+    between identical reruns and depend on the machine, so tables hide them unless asked."""
+    return metric.endswith(("_s", "_cache_hit")) or metric == "speedup_vs_retrain"
 
 
 def fail(msg: str) -> NoReturn:
@@ -107,7 +112,7 @@ def _run_key(frame: pd.DataFrame, config: Optional[Dict[str, str]]) -> str:
 def _warn_if_values_differ(old: pd.DataFrame, new: pd.DataFrame, old_path: str, new_path: Path) -> None:
     """Copies of one run should agree on every metric but the wall-clock ones."""
     def values(f):
-        f = f[~f.metric.isin(TIME_METRICS)]
+        f = f[~f.metric.map(is_timing)]
         return f.set_index(["role", "metric"])["value"].sort_index()
 
     a, b = values(old), values(new)

@@ -1,7 +1,10 @@
 """Statistics over seeds per (row, column, metric) cell, and the Table built from them.
 
 Each cell is mean ± std with a 95% t-interval and n; the Table adds the reference mean,
-the gap to it, and the best marks (↑, ↓, or ≈θr for closer-to-oracle).
+the gap to it, and the best marks (↑, ↓, or ≈θr for closer-to-oracle). A metric whose name
+gives it a closed range (``*_acc``, ``*_auc``, ``*_efficacy`` in [0, 1]; ``*_loss``, ``*_s``
+>= 0) has its interval clipped to that range: the t-interval assumes an unbounded normal
+mean, and an accuracy above 1 is impossible, not uncertain.
 """
 
 from __future__ import annotations
@@ -11,12 +14,21 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
-from unlearnbench.reports.load import GROUP, TIME_METRICS, check_homogeneous, fail, key_values
+from unlearnbench.reports.load import GROUP, check_homogeneous, fail, is_timing, key_values
+from unlearnbench.results import value_range
 
 ARROWS = {"true": "↑", "false": "↓", "": "≈θr"}
 REFERENCE_ROLE = "retrain"  # every run evaluates its oracle under this role
 Group = Tuple[str, ...]  # values of the row keys, or of the column keys
 Cell = Tuple[str, bool]  # (text, is_best)
+# Row keys naming the setting a row was measured in, not a competitor: "best" is marked
+# among rows that share them (never across datasets or forget sets). Dotted config keys
+# count by their group: dataset.limit_train, forget.fraction, train.epochs.
+SETTING_KEYS = ("experiment", "dataset", "model", "forget", "forget_size", "train", "eval")
+
+
+def is_setting(key: str) -> bool:
+    return key.split(".")[0] in SETTING_KEYS
 
 
 def t_halfwidth(std: float, n: int, level: float = 0.95) -> float:
@@ -30,7 +42,8 @@ def t_halfwidth(std: float, n: int, level: float = 0.95) -> float:
 
 def summarize(frame: pd.DataFrame, metrics: Optional[Sequence[str]] = None, role: str = "unlearned",
               keys: Optional[Sequence[str]] = None) -> pd.DataFrame:
-    """Long frame -> one row per (keys, metric): mean, std, count, ci95 (half-width)."""
+    """Long frame -> one row per (keys, metric): mean, std, count, ci95 (the t-interval's
+    half-width) and ci95_lo/ci95_hi (its ends, clipped to the metric's range)."""
     keys = list(keys or [c for c in GROUP if c != "role"])
     rows = frame[frame.role == role].copy()
     if metrics:
@@ -44,6 +57,9 @@ def summarize(frame: pd.DataFrame, metrics: Optional[Sequence[str]] = None, role
     stats = rows.groupby(keys + ["metric"], sort=False)["value"].agg(["mean", "std", "count"])
     stats = stats.reset_index()
     stats["ci95"] = [t_halfwidth(s, n) for s, n in zip(stats["std"], stats["count"])]
+    low, high = zip(*map(value_range, stats["metric"])) if len(stats) else ((), ())
+    stats["ci95_lo"] = (stats["mean"] - stats["ci95"]).clip(lower=pd.Series(low, dtype=float))
+    stats["ci95_hi"] = (stats["mean"] + stats["ci95"]).clip(upper=pd.Series(high, dtype=float))
     return stats
 
 
@@ -55,23 +71,32 @@ class Table:
     """A summarised comparison: stats per (row, column, metric) and the best marks.
 
     Attributes:
-        stats: one row per (row keys, col keys, metric) with mean, std, count, ci95, and
-            ``ref`` (the reference mean at the same columns), ``gap`` (|mean - ref|), ``best``.
+        stats: one row per (row keys, col keys, metric) with mean, std, count, ci95,
+            ci95_lo/ci95_hi, ``ref`` (the reference mean in the same setting and columns),
+            ``gap`` (|mean - ref|), ``best``.
+        subject: the row key whose values compete (``method`` when it is a row key, else
+            the first); ``--reference`` names one of its values.
+        setting: the row keys naming the setting (dataset, forget, ...): best marks and the
+            reference are taken within each of their values.
+        timings: metrics hidden by default (``is_timing``), shown when named in ``metrics``
+            or with ``timings=True``.
     """
 
     def __init__(self, frame: pd.DataFrame, rows: Sequence[str], cols: Sequence[str] = (),
                  metrics: Optional[Sequence[str]] = None, reference: Optional[str] = None,
-                 role: str = "unlearned"):
+                 role: str = "unlearned", timings: bool = False):
         self.rows, self.cols, self.reference = list(rows), list(cols), reference
+        self.subject = "method" if "method" in self.rows else self.rows[0]
+        self.setting = [k for k in self.rows if k != self.subject and is_setting(k)]
         # The oracle never competes for "best": with no --reference, method=retrain is skipped.
-        self.excluded = reference or ("retrain" if self.rows[0] == "method" else None)
+        self.excluded = reference or ("retrain" if self.subject == "method" else None)
         keys = self.rows + self.cols
         scoped = frame.copy()
         scoped.attrs = frame.attrs
         for k in keys:
             scoped[k] = key_values(scoped, k)
         check_homogeneous(scoped, keys)
-        self.metrics = list(metrics or [m for m in frame.metric.unique() if m not in TIME_METRICS])
+        self.metrics = list(metrics or [m for m in frame.metric.unique() if timings or not is_timing(m)])
         self.arrows = frame.drop_duplicates("metric").set_index("metric")["higher_is_better"].to_dict()
         stats = summarize(scoped, self.metrics, role, keys)
         self.stats = self._reference(stats, summarize(scoped, self.metrics, REFERENCE_ROLE, keys))
@@ -80,15 +105,15 @@ class Table:
     def _reference(self, stats: pd.DataFrame, oracle: pd.DataFrame) -> pd.DataFrame:
         """Attaches the reference mean: the --reference row at the same columns, else the oracle
         (role retrain) evaluated in the same runs."""
-        on = self.cols + ["metric"]
-        first = self.rows[0]
+        on = self.setting + self.cols + ["metric"]
+        first = self.subject
         if self.reference is not None and self.reference in set(stats[first]):
             ref = stats[stats[first] == self.reference]
             if ref.duplicated(on, keep=False).any():
                 fail(f"--reference {self.reference} matches several rows per column; "
                      "narrow --rows or the runs")
         elif self.reference in (None, "retrain", "oracle"):
-            on = self.rows + on  # each row against the oracle of its own runs (same seeds)
+            on = self.rows + self.cols + ["metric"]  # each row against its own runs' oracle (same seeds)
             ref = oracle
         else:
             fail(f"--reference {self.reference} is not a value of '{first}' "
@@ -101,16 +126,16 @@ class Table:
     def is_reference(self, stats: pd.DataFrame) -> pd.Series:
         """Rows that never compete for "best": the reference, and the no-op ``original``
         (it trivially wins on cost and retained accuracy)."""
-        first = stats[self.rows[0]]
+        first = stats[self.subject]
         out = first == self.excluded
-        return out | (first == "original") if self.rows[0] == "method" else out
+        return out | (first == "original") if self.subject == "method" else out
 
     def _mark_best(self) -> None:
         s = self.stats
         s["best"] = False
         s["best_gap"] = False
         candidates = s[~self.is_reference(s)]
-        for _, group in candidates.groupby(self.cols + ["metric"], sort=False):
+        for _, group in candidates.groupby(self.setting + self.cols + ["metric"], sort=False):
             arrow = self.arrows.get(group["metric"].iloc[0], "")
             score = {"true": -group["mean"], "false": group["mean"]}.get(arrow, group["gap"])
             if score.notna().any():
@@ -124,7 +149,8 @@ class Table:
         g = g.reset_index()
         g["best"] = False
         cand = g[~self.is_reference(g)]
-        for _, group in cand.groupby(self.cols, sort=False) if self.cols else [(None, cand)]:
+        within = self.setting + self.cols
+        for _, group in cand.groupby(within, sort=False) if within else [(None, cand)]:
             if group["avg_gap"].notna().any():
                 g.loc[group.index[group["avg_gap"] == group["avg_gap"].min()], "best"] = True
         return g
@@ -138,8 +164,13 @@ class Table:
 
     def row_keys(self) -> List[Group]:
         keys = list(dict.fromkeys(tuple(r) for r in self.stats[self.rows].itertuples(index=False)))
-        if self.excluded:  # the reference row last, like the oracle line of a paper table
-            keys.sort(key=lambda k: k[0] == self.excluded)
+        if self.excluded:  # the reference row last in its setting, like a paper table's oracle line
+            at = [self.rows.index(k) for k in self.setting]
+            order: dict = {}
+            for k in keys:
+                order.setdefault(tuple(k[i] for i in at), len(order))
+            subject = self.rows.index(self.subject)
+            keys.sort(key=lambda k: (order[tuple(k[i] for i in at)], k[subject] == self.excluded))
         return keys
 
     def metric_label(self, metric: str) -> str:
@@ -176,7 +207,7 @@ class Table:
                     continue
                 r = s.loc[idx]
                 counts.append(int(r["count"]))
-                cells.append((_cell(r["mean"], r["std"], r["ci95"], digits, ci), bool(r["best"])))
+                cells.append((_cell(r, digits, ci), bool(r["best"])))
             if self.reference:
                 cells += [_number(s, (*rk, *cg, m), "gap", "best_gap", digits) for m in self.metrics]
                 gidx = (*rk, *cg)[0] if one else (*rk, *cg)
@@ -186,7 +217,6 @@ class Table:
     def tidy(self) -> pd.DataFrame:
         """Machine-readable long table (the csv format)."""
         out = self.stats.rename(columns={"count": "n"}).copy()
-        out["ci95_lo"], out["ci95_hi"] = out["mean"] - out["ci95"], out["mean"] + out["ci95"]
         out["higher_is_better"] = out["metric"].map(self.arrows).fillna("")
         cols = self.rows + self.cols + ["metric", "higher_is_better", "n", "mean", "std", "ci95_lo",
                                         "ci95_hi", "best"]
@@ -195,11 +225,14 @@ class Table:
         return out[cols]
 
 
-def _cell(mean: float, std: float, ci95: float, digits: int, ci: bool) -> str:
-    std = 0.0 if pd.isna(std) else std
-    text = f"{mean:.{digits}f} ± {std:.{digits}f}"
-    if ci and not pd.isna(ci95):
-        text += f" [{mean - ci95:.{digits}f}, {mean + ci95:.{digits}f}]"
+def _cell(r: pd.Series, digits: int, ci: bool) -> str:
+    """"mean ± std [lo, hi]"; a single seed has no spread to show, so just its value."""
+    text = f"{r['mean']:.{digits}f}"
+    if r["count"] < 2 or pd.isna(r["std"]):
+        return text
+    text += f" ± {r['std']:.{digits}f}"
+    if ci and not pd.isna(r["ci95"]):
+        text += f" [{r['ci95_lo']:.{digits}f}, {r['ci95_hi']:.{digits}f}]"
     return text
 
 
