@@ -40,9 +40,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--digits", type=int, default=3, help="decimals in each cell")
     parser.add_argument("--no-ci", action="store_true", help="omit the 95%% t-interval from cells")
     parser.add_argument("--out", help="write the table to this file instead of stdout")
-    parser.add_argument("--plot", help="also draw the trade-off scatter and per-metric bars to this PNG/PDF")
-    parser.add_argument("--x", default="forget_acc", help="scatter x metric (default forget_acc)")
-    parser.add_argument("--y", default="retain_acc", help="scatter y metric (default retain_acc)")
+    parser.add_argument("--plot", help="also draw the table: one panel per metric, error bars = the "
+                                       "cells' interval, the oracle as a dashed line; out.pdf, out.png, "
+                                       "or out (both)")
+    parser.add_argument("--figsize", default="double", choices=["single", "double"],
+                        help="figure width: single (3.3 in, one column) or double (6.9 in, text width)")
+    parser.add_argument("--x", help="add an x-vs-y trade-off panel to --plot: its x metric "
+                                    "(default forget_acc when --y is given)")
+    parser.add_argument("--y", help="the trade-off panel's y metric (default retain_acc when --x is given)")
+    parser.add_argument("--curves", help="draw the runs' train_log.csv (loss and validation accuracy per "
+                                         "epoch, mean over seeds) to out.pdf, out.png or out (both)")
     parser.add_argument("--expect", help="CSV of expected cells (the table's row/column keys + "
                                          "metric,expected,tolerance): prints each cell's delta and "
                                          "verdict, exits 1 if any is outside its tolerance or missing")
@@ -59,7 +66,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from unlearnbench.reports.summary import Table, default_rows
 
     frame = load_runs(args.paths)
-    rows = _split(args.rows) or default_rows(frame)
+    rows = _split(args.rows) or default_rows(frame, _split(args.cols))
     metrics = _split(args.metrics) or None
     if args.expect and metrics:  # the table must summarise every expected metric
         metrics = list(dict.fromkeys(metrics + _expected_metrics(args.expect)))
@@ -71,7 +78,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     else:
         sys.stdout.write(text + "\n")
     if args.plot:
-        plot(frame, t, Path(args.plot), args.x, args.y)
+        x, y = (args.x or "forget_acc", args.y or "retain_acc") if args.x or args.y else (None, None)
+        plot(frame, t, Path(args.plot), x, y, args.figsize, not args.no_ci)
+    if args.curves:
+        from unlearnbench.reports.curves import plot_curves
+
+        plot_curves(frame, t, Path(args.curves), args.figsize)
     if args.expect:
         _check_expect(t, args.expect)
 

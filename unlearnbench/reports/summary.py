@@ -63,8 +63,9 @@ def summarize(frame: pd.DataFrame, metrics: Optional[Sequence[str]] = None, role
     return stats
 
 
-def default_rows(frame: pd.DataFrame) -> List[str]:
-    return [c for c in GROUP if c != "role" and frame[c].astype(str).nunique() > 1] or ["method"]
+def default_rows(frame: pd.DataFrame, cols: Sequence[str] = ()) -> List[str]:
+    """The identity columns that vary between the runs and are not columns (else method)."""
+    return [c for c in GROUP if c not in ("role", *cols) and frame[c].astype(str).nunique() > 1] or ["method"]
 
 
 class Table:
