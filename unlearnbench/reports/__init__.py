@@ -15,7 +15,7 @@ from typing import Any
 _HOME = {"load_runs": "load", "check_homogeneous": "load", "flatten": "load",
          "summarize": "summary", "t_halfwidth": "summary", "Table": "summary",
          "render": "formats", "latex_escape": "formats", "table": "formats",
-         "plot": "figure", "figure": "figure", "plot_curves": "curves", "label": "labels",
+         "plot": "figure", "plot_curves": "curves", "label": "labels",
          "is_timing": "load", "main": "cli"}
 
 __all__ = sorted(_HOME)

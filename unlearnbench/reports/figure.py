@@ -154,10 +154,11 @@ def _cells(t: Table, metric: str) -> Dict[Group, pd.Series]:
     return {tuple(r[k] for k in t.rows + t.cols): r for _, r in s.iterrows()}
 
 
-def error_bar(r: pd.Series, ci: bool) -> Tuple[float, float]:
-    """(below, above) the mean: what the table's cell shows (interval, std, or nothing)."""
+def error_bar(r: pd.Series, ci: bool) -> Optional[Tuple[float, float]]:
+    """(below, above) the mean: what the table's cell shows (interval or std); None for a
+    single seed, whose cell shows no spread."""
     if r["count"] < 2 or pd.isna(r["std"]):
-        return 0.0, 0.0
+        return None
     if ci and not pd.isna(r["ci95"]):
         return r["mean"] - r["ci95_lo"], r["ci95_hi"] - r["mean"]
     return r["std"], r["std"]
@@ -166,18 +167,17 @@ def error_bar(r: pd.Series, ci: bool) -> Tuple[float, float]:
 def _metric_panel(ax: Any, t: Table, layout: Layout, metric: str, ci: bool) -> None:
     cells = _cells(t, metric)
     for g in layout.groups:
-        xs, ys, below, above = [], [], [], []
-        for i, rk in enumerate(layout.rows):
-            r = cells.get((*rk, *g))
-            if r is None:
-                continue
-            lo, hi = error_bar(r, ci)
-            xs.append(i + layout.offsets[g])
-            ys.append(r["mean"])
-            below.append(lo)
-            above.append(hi)
-        ax.errorbar(xs, ys, yerr=[below, above], fmt="o", ms=3, capsize=2, elinewidth=0.8,
-                    color=layout.colors[g], label=layout.group_label(g) or None)
+        points = [(i + layout.offsets[g], cells[(*rk, *g)]) for i, rk in enumerate(layout.rows)
+                  if (*rk, *g) in cells]
+        bars = [(x, r["mean"], error_bar(r, ci)) for x, r in points]
+        spread = [b for b in bars if b[2] is not None]
+        if spread:
+            xs, ys, err = zip(*spread)
+            ax.errorbar(xs, ys, yerr=list(zip(*err)), fmt="o", ms=3, capsize=2, elinewidth=0.8,
+                        color=layout.colors[g])
+        single = [b for b in bars if b[2] is None]
+        if single:  # one seed: the value alone, as its cell shows it
+            ax.plot([b[0] for b in single], [b[1] for b in single], "o", ms=3, color=layout.colors[g])
     _reference_lines(ax, t, layout, cells)
     ax.set_title(label(metric, t.arrows.get(metric, "")))
     ax.set_xticks(range(len(layout.rows)))
@@ -236,8 +236,9 @@ def _tradeoff(ax: Any, t: Table, layout: Layout, x: str, y: str, ci: bool) -> No
             px, py = cx.get((*rk, *g)), cy.get((*rk, *g))
             if px is None or py is None:
                 continue
-            (xl, xh), (yl, yh) = error_bar(px, ci), error_bar(py, ci)
-            ax.errorbar(px["mean"], py["mean"], xerr=[[xl], [xh]], yerr=[[yl], [yh]],
+            xerr, yerr = error_bar(px, ci), error_bar(py, ci)
+            ax.errorbar(px["mean"], py["mean"], xerr=None if xerr is None else [[xerr[0]], [xerr[1]]],
+                        yerr=None if yerr is None else [[yerr[0]], [yerr[1]]],
                         fmt=MARKERS[i % len(MARKERS)], ms=3.5, capsize=1.5, elinewidth=0.7,
                         color=layout.colors[g])
         refs = {(cx[k]["ref"], cy[k]["ref"]) for k in cx.keys() & cy.keys() if k[len(t.rows):] == g}
