@@ -1,7 +1,8 @@
 # unlearnbench developer targets. `make help` lists them.
 PY ?= .venv/bin/python
 RUN = HYDRA_FULL_ERROR=1 $(PY) -m unlearnbench
-DATA ?= ../shared/data
+# torchvision datasets (docs/data.md): $UNLEARNBENCH_DATA, else ./data
+DATA ?= $(or $(UNLEARNBENCH_DATA),data)
 
 .DEFAULT_GOAL := help
 
