@@ -84,6 +84,13 @@ def test_mia_loss_auc_counts_a_nan_loss_as_infinite():
     assert evaluate("mia_loss", model, eval_ctx())["mia_loss_auc"] == pytest.approx(0.5)
 
 
+def test_mia_loss_auc_is_undefined_without_members_or_non_members():
+    from unlearnbench.evaluators.mia_loss import loss_auc
+
+    assert math.isnan(loss_auc(np.array([]), np.array([0.3])))
+    assert math.isnan(loss_auc(np.array([0.1]), np.array([])))
+
+
 # ---------------------------------------------------------------- the tuning objective
 def test_val_avg_gap_by_hand_reads_no_test_split():
     # Two-class logits: an example is right iff its loss < ln 2. No split "test" exists here,

@@ -11,8 +11,13 @@ def loss_auc(member_losses: np.ndarray, nonmember_losses: np.ndarray) -> float:
 
     A NaN loss (a diverged model's output) counts as +inf: the model fits that example not at
     all. Infinite losses tie with each other, so a model whose outputs are all NaN scores 0.5.
+    An empty side (no member or no non-member) leaves the AUC undefined: NaN, which the run
+    writes and warns about.
     """
     from sklearn.metrics import roc_auc_score
+
+    if len(member_losses) == 0 or len(nonmember_losses) == 0:
+        return float("nan")
 
     losses = np.nan_to_num(np.r_[member_losses, nonmember_losses].astype(np.float64), nan=np.inf)
     top = np.finfo(np.float64).max  # sklearn rejects inf; the largest float keeps order and ties
