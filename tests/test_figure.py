@@ -182,3 +182,12 @@ def test_reports_import_no_torch():
             "assert 'torch' not in sys.modules, 'torch imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_reference_oracle_draws_the_retrain_rows_once_and_they_never_win(runs):
+    frame = load_runs([str(runs / "random")])
+    t = Table(frame, ["method"], (), ["test_acc"], reference="oracle")
+    assert "retrain" not in set(t.stats[t.stats.best]["method"])  # 0.85 would beat finetune's 0.82
+    ax = panel(figure(frame, t), "Test accuracy ↑")
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["finetune", "gradient_ascent"]
+    assert dashed_levels(ax) == [0.85]

@@ -122,16 +122,22 @@ class Layout:
 
         self.t = t
         subject = t.rows.index(t.subject)
-        # The reference rows are drawn as the reference line, not as points of their own.
-        self.rows = [rk for rk in t.row_keys() if not (t.excluded and rk[subject] == t.excluded)]
+        # The reference rows are drawn as the reference line, not as points of their own;
+        # so are the retrain rows when the line is the oracle.
+        drawn = {t.excluded} | ({"retrain"} if t.subject == "method" and self.is_oracle(t) else set())
+        self.rows = [rk for rk in t.row_keys() if rk[subject] not in drawn]
         self.groups = t.column_groups()
         palette = plt.get_cmap("tab10")
         self.colors = {g: ("0.15" if len(self.groups) == 1 else palette(j % 10))
                        for j, g in enumerate(self.groups)}
         width = 0.7 / len(self.groups)
         self.offsets = {g: (j - (len(self.groups) - 1) / 2) * width for j, g in enumerate(self.groups)}
-        self.reference_label = (f"reference ({t.reference})" if t.reference not in (None, "retrain", "oracle")
-                                else "oracle (retrain)")
+        self.reference_label = "oracle (retrain)" if self.is_oracle(t) else f"reference ({t.reference})"
+
+    @staticmethod
+    def is_oracle(t: Table) -> bool:
+        """True when the reference line is the oracle (no --reference, or retrain/oracle)."""
+        return t.reference in (None, "retrain", "oracle")
 
     def row_label(self, rk: Group) -> str:
         return " / ".join(rk)

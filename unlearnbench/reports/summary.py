@@ -125,11 +125,11 @@ class Table:
         return out
 
     def is_reference(self, stats: pd.DataFrame) -> pd.Series:
-        """Rows that never compete for "best": the reference, and the no-op ``original``
-        (it trivially wins on cost and retained accuracy)."""
+        """Rows that never compete for "best": the reference, the oracle (``retrain``) and the
+        no-op ``original`` (it trivially wins on cost and retained accuracy)."""
         first = stats[self.subject]
         out = first == self.excluded
-        return out | (first == "original") if self.subject == "method" else out
+        return out | first.isin(["original", "retrain"]) if self.subject == "method" else out
 
     def _mark_best(self) -> None:
         s = self.stats
