@@ -130,6 +130,8 @@ def test_sizes_and_file_types(runs, tmp_path):
           "--out", str(tmp_path / "t.md")])
     assert (tmp_path / "fig.pdf").read_bytes()[:4] == b"%PDF"
     assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    width_px = int.from_bytes((tmp_path / "fig.png").read_bytes()[16:20], "big")  # IHDR width
+    assert width_px == round(3.3 * 300)  # the preset width exactly, nothing cropped or added
     with pytest.raises(SystemExit, match="suffix must be .pdf or .png"):
         main([str(runs / "random"), "--plot", str(tmp_path / "fig.svgz"), "--out", str(tmp_path / "t.md")])
 

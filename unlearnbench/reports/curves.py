@@ -14,7 +14,7 @@ from typing import Any, List
 
 import pandas as pd
 
-from unlearnbench.reports.figure import STYLE, WIDTHS, panel_grid, save
+from unlearnbench.reports.figure import STYLE, panel_grid, save
 from unlearnbench.reports.load import fail, key_values
 from unlearnbench.reports.summary import Table
 
@@ -79,13 +79,15 @@ def plot_curves(frame: pd.DataFrame, t: Table, path: Path, size: str = "double")
     import matplotlib.pyplot as plt
 
     curves = mean_curves(read_logs(frame, t))
-    metrics = [m for m in TITLES if curves[m].notna().any()]
     parts = [("training", curves[curves.role.isin(list(TRAINING))]),
              ("unlearning", curves[curves.role == "unlearned"])]
-    parts = [(name, part) for name, part in parts if len(part)]
+    # A panel per (part, metric) that has values: methods that log no validation accuracy
+    # (or no unlearning epochs) leave theirs out.
+    panels = [(metric, part, data) for part, data in parts for metric in TITLES if data[metric].notna().any()]
     with plt.rc_context(STYLE):
-        fig, axes = panel_grid(len(metrics) * len(parts), size if size in WIDTHS else "double")
-        panels = [(metric, part, data) for part, data in parts for metric in metrics]
+        if not panels:
+            fail("--curves: the train_log.csv files hold no loss or val_acc values")
+        fig, axes = panel_grid(len(panels), size)
         for ax, (metric, part, data) in zip(axes, panels):
             _draw(ax, data, metric, part)
         return save(fig, path)

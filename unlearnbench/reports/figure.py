@@ -20,7 +20,8 @@ from unlearnbench.reports.load import fail
 from unlearnbench.reports.summary import Group, Table
 
 WIDTHS = {"single": 3.3, "double": 6.9}  # inches: one column / the text width of a two-column paper
-PANELS_PER_ROW = {"single": 2, "double": 4}
+PANELS_PER_ROW = {"single": 2, "double": 4}  # also the legend's columns
+DPI = 300
 SUFFIXES = (".pdf", ".png")
 MARKERS = "osD^v<>ph"  # one per row in the trade-off panel
 STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 6,
@@ -44,7 +45,7 @@ def save(fig: Any, path: Path) -> List[Path]:
     written = []
     for out in output_paths(path):
         out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=300, bbox_inches="tight")
+        fig.savefig(out, dpi=DPI)  # not bbox_inches="tight": the width stays the preset's
         written.append(out)
     plt.close(fig)
     return written
@@ -59,8 +60,8 @@ def panel_grid(n: int, size: str) -> Tuple[Any, List[Any]]:
 
     if size not in WIDTHS:
         fail(f"--figsize {size}: choose one of {', '.join(WIDTHS)}")
-    ncols = min(n, PANELS_PER_ROW[size])
-    nrows = math.ceil(n / ncols)
+    nrows = math.ceil(n / PANELS_PER_ROW[size])
+    ncols = math.ceil(n / nrows)  # balanced rows: 5 panels as 3 + 2, not 4 + 1
     width = WIDTHS[size]
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, nrows * 0.9 * width / ncols + 0.4),
                              layout="constrained", squeeze=False)
@@ -99,8 +100,15 @@ def figure(frame: pd.DataFrame, t: Table, x: Optional[str] = None, y: Optional[s
         _tradeoff(axes.pop(0), tradeoff, layout, x, y, ci)
     for ax, metric in zip(axes, t.metrics):
         _metric_panel(ax, t, layout, metric, ci)
-    _legend(fig, layout, ci, bool(tradeoff))
+    _legend(fig, layout, ci, bool(tradeoff), _seeds(t), PANELS_PER_ROW[size])
     return fig
+
+
+def _seeds(t: Table) -> str:
+    """"3 seeds", or "2–3 seeds" when the cells differ."""
+    counts = t.stats["count"]
+    lo, hi = int(counts.min()), int(counts.max())
+    return f"{lo} seed{'s' if hi > 1 else ''}" if lo == hi else f"{lo}–{hi} seeds"
 
 
 def _tradeoff_table(frame: pd.DataFrame, t: Table, x: Optional[str], y: Optional[str]) -> Optional[Table]:
@@ -215,7 +223,7 @@ def _reference_lines(ax: Any, t: Table, layout: Layout, cells: Dict[Group, pd.Se
                     ax.hlines(v, i + layout.offsets[g] - 0.15, i + layout.offsets[g] + 0.15, **style)
 
 
-def _legend(fig: Any, layout: Layout, ci: bool, tradeoff: bool) -> None:
+def _legend(fig: Any, layout: Layout, ci: bool, tradeoff: bool, seeds: str, ncol: int) -> None:
     """One legend for the figure: the column groups (if several), what the bars are, the
     reference line, and the trade-off panel's row markers."""
     from matplotlib.lines import Line2D
@@ -225,13 +233,14 @@ def _legend(fig: Any, layout: Layout, ci: bool, tradeoff: bool) -> None:
 
     handles = [entry(layout.group_label(g), marker="o", color=layout.colors[g])
                for g in layout.groups if len(layout.groups) > 1]
-    handles.append(entry("mean, 95% t-interval over seeds" if ci else "mean ± std over seeds", marker="o"))
+    handles.append(entry(f"mean, 95% t-interval over {seeds}" if ci else f"mean ± std over {seeds}",
+                         marker="o"))
     handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=0.8,
                           label=layout.reference_label + (" (★)" if tradeoff else "")))
     if tradeoff:
         handles += [entry(layout.row_label(rk), marker=MARKERS[i % len(MARKERS)])
                     for i, rk in enumerate(layout.rows)]
-    fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 4), frameon=False)
+    fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), ncol), frameon=False)
 
 
 def _tradeoff(ax: Any, t: Table, layout: Layout, x: str, y: str, ci: bool) -> None:
