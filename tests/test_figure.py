@@ -163,14 +163,17 @@ def test_curves_average_seeds_and_count_a_shared_original_once(runs, tmp_path):
     frame = load_runs([str(runs / "random" / m / f"seed{s}") for m in ("finetune", "gradient_ascent")
                        for s in range(2)])
     t = Table(frame, ["method"], (), ["test_acc"])
-    curves = mean_curves(read_logs(frame, t)).set_index(["role", "curve", "epoch"])
-    assert curves.loc[("original", "", 1), "loss"] == pytest.approx(1.5)  # seeds 1.0, 2.0
-    assert curves.loc[("original", "", 2), "val_acc"] == pytest.approx(0.75)
-    assert curves.loc[("original", "", 1), "n"] == 2  # not 4: two methods share each seed's original
-    assert curves.loc[("unlearned", "finetune", 1), "loss"] == pytest.approx(0.7)
-    assert curves.loc[("unlearned", "gradient_ascent", 1), "loss"] == pytest.approx(3.5)
+    curves = mean_curves(read_logs(frame, t)).set_index(["role", "context", "subject", "epoch"])
+    assert curves.loc[("original", "", "", 1), "loss"] == pytest.approx(1.5)  # seeds 1.0, 2.0
+    assert curves.loc[("original", "", "", 2), "val_acc"] == pytest.approx(0.75)
+    assert curves.loc[("original", "", "", 1), "n"] == 2  # not 4: both methods share each seed's original
+    assert curves.loc[("unlearned", "", "finetune", 1), "loss"] == pytest.approx(0.7)
+    assert curves.loc[("unlearned", "", "gradient_ascent", 1), "loss"] == pytest.approx(3.5)
     written = plot_curves(frame, t, tmp_path / "curves.png")
     assert written == [tmp_path / "curves.png"] and written[0].stat().st_size > 10_000
+    # with forget as a column, each setting is its own context
+    by_forget = Table(frame, ["method"], ["forget"], ["test_acc"])
+    assert set(read_logs(frame, by_forget)["context"]) == {"random"}
 
 
 def test_curves_without_logs_is_an_error(runs, tmp_path):

@@ -4,7 +4,7 @@ A run's ``train_log.csv`` (beside its metrics.csv) has one row per (role, epoch)
 columns ``role,epoch,step,loss,val_acc,seconds``. Curves are means over seeds. The
 original and the oracle depend on the setting (dataset, forget set, ...), not on the
 method, so they are drawn once per setting and column group; each method's unlearning
-curve is drawn per row.
+curve is drawn per row (a colour per method, a line style per setting or column group).
 """
 
 from __future__ import annotations
@@ -14,26 +14,29 @@ from typing import Any, List
 
 import pandas as pd
 
-from unlearnbench.reports.figure import STYLE, panel_grid, save
+from unlearnbench.reports.figure import STYLE, WIDTHS, save
 from unlearnbench.reports.load import fail, key_values
 from unlearnbench.reports.summary import Table
 
 LOG = "train_log.csv"
 COLUMNS = ["role", "epoch", "step", "loss", "val_acc", "seconds"]
-TRAINING = {"original": "-", "retrain": "--"}  # line style per trained role
-TITLES = {"loss": "training loss", "val_acc": "validation accuracy"}
+ROLE_STYLE = {"original": "-", "retrain": "--"}  # training curves: line style per role
+ROLE_NAME = {"original": "original", "retrain": "oracle (retrain)"}
+CONTEXT_STYLE = ["-", "--", ":", "-."]  # unlearning curves: line style per setting / column group
+TITLES = {"loss": "loss", "val_acc": "validation accuracy"}
 
 
 def read_logs(frame: pd.DataFrame, t: Table) -> pd.DataFrame:
-    """Every run's train_log.csv with the table's row and column keys and a curve name.
+    """Every run's train_log.csv, with ``seed``, ``subject`` and ``context``.
 
-    ``curve`` is the rows' and columns' values for unlearning curves; for the original's
-    and oracle's it leaves out the table's subject (the method), which cannot change them.
+    ``subject`` is the run's value of the table's subject (its method) for unlearning rows and
+    "" for the original's and the oracle's, which the method cannot change; ``context`` is
+    the run's values of the other row keys and the column keys ("" when there are none).
     """
     runs = frame.drop_duplicates("run").copy()
     runs.attrs = frame.attrs
-    keys = t.rows + t.cols
-    for k in keys:
+    context = [k for k in t.rows + t.cols if k != t.subject]
+    for k in [t.subject, *context]:
         runs[k] = key_values(runs, k)
     logs = []
     for _, run in runs.iterrows():
@@ -43,35 +46,31 @@ def read_logs(frame: pd.DataFrame, t: Table) -> pd.DataFrame:
             missing = [c for c in COLUMNS if c not in log.columns]
             if missing:
                 fail(f"{path}: columns {missing} missing (expected {','.join(COLUMNS)})")
-            logs.append(log.assign(**{k: run[k] for k in keys}, seed=run["seed"]))
+            subject = log["role"].map(lambda role: run[t.subject] if role == "unlearned" else "")
+            logs.append(log.assign(seed=run["seed"], subject=subject,
+                                   context=" / ".join(str(run[k]) for k in context)))
     if not logs:
         fail(f"--curves: no {LOG} beside the runs' metrics.csv (runs from a version that "
              "wrote no training logs)")
-    out = pd.concat(logs, ignore_index=True)
-    context = [k for k in keys if k != t.subject]
-    out["curve"] = [_name(r, keys if r["role"] == "unlearned" else context) for _, r in out.iterrows()]
-    return out
-
-
-def _name(row: pd.Series, keys: List[str]) -> str:
-    return " / ".join(str(row[k]) for k in keys)
+    return pd.concat(logs, ignore_index=True)
 
 
 def mean_curves(logs: pd.DataFrame) -> pd.DataFrame:
-    """Mean loss and val_acc over seeds per (role, curve, epoch); ``n`` = seeds averaged.
+    """Mean loss and val_acc over seeds per (role, context, subject, epoch); ``n`` = seeds.
 
     The original and the oracle of one seed are logged by every method's run of that seed
     (one cached model): they count once per seed, not once per run.
     """
-    once = logs.drop_duplicates(["role", "curve", "seed", "epoch"])
-    grouped = once.groupby(["role", "curve", "epoch"], sort=False)
+    keys = ["role", "context", "subject", "epoch"]
+    grouped = logs.drop_duplicates([*keys, "seed"]).groupby(keys, sort=False)
     out = grouped[["loss", "val_acc"]].mean()
     out["n"] = grouped.size()
     return out.reset_index()
 
 
 def plot_curves(frame: pd.DataFrame, t: Table, path: Path, size: str = "double") -> List[Path]:
-    """Loss and validation accuracy per epoch: training (original, oracle) and unlearning.
+    """Loss and validation accuracy per epoch: a row of panels for training (the original,
+    solid, and the oracle, dashed) and one for unlearning (a colour per method).
 
     Returns:
         The files written (``path`` as .pdf/.png, or both without a suffix).
@@ -79,34 +78,67 @@ def plot_curves(frame: pd.DataFrame, t: Table, path: Path, size: str = "double")
     import matplotlib.pyplot as plt
 
     curves = mean_curves(read_logs(frame, t))
-    parts = [("training", curves[curves.role.isin(list(TRAINING))]),
-             ("unlearning", curves[curves.role == "unlearned"])]
-    # A panel per (part, metric) that has values: methods that log no validation accuracy
-    # (or no unlearning epochs) leave theirs out.
-    panels = [(metric, part, data) for part, data in parts for metric in TITLES if data[metric].notna().any()]
+    parts = {"training": curves[curves.role.isin(list(ROLE_STYLE))], "unlearning": curves[curves.role == "unlearned"]}
+    # Only the panels that have values: a method that logs no validation accuracy (or no
+    # epochs) leaves its panel out.
+    rows = {part: [m for m in TITLES if data[m].notna().any()] for part, data in parts.items()}
+    rows = {part: metrics for part, metrics in rows.items() if metrics}
+    if not rows:
+        fail("--curves: the train_log.csv files hold no loss or val_acc values")
     with plt.rc_context(STYLE):
-        if not panels:
-            fail("--curves: the train_log.csv files hold no loss or val_acc values")
-        fig, axes = panel_grid(len(panels), size)
-        for ax, (metric, part, data) in zip(axes, panels):
-            _draw(ax, data, metric, part)
+        fig = new_figure(size, len(rows))
+        for sub, (part, metrics) in zip(fig.subfigures(len(rows), 1, squeeze=False)[:, 0], rows.items()):
+            _part(sub, parts[part], metrics, part)
         return save(fig, path)
 
 
-def _draw(ax: Any, data: pd.DataFrame, metric: str, part: str) -> None:
+def new_figure(size: str, nrows: int) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
 
+    if size not in WIDTHS:
+        fail(f"--figsize {size}: choose one of {', '.join(WIDTHS)}")
+    width = WIDTHS[size]
+    return plt.figure(figsize=(width, nrows * (0.3 * width + 0.3)), layout="constrained")
+
+
+def _part(sub: Any, data: pd.DataFrame, metrics: List[str], part: str) -> None:
+    """One row of panels (loss, validation accuracy) and its legend, right of them."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
     palette = plt.get_cmap("tab10")
-    names = list(dict.fromkeys(data["curve"]))
-    for (role, curve), c in data.groupby(["role", "curve"], sort=False):
-        c = c.dropna(subset=[metric])
-        if c.empty:
-            continue
-        who = {"original": "original", "retrain": "oracle"}.get(role, "")
-        name = " ".join(p for p in (who, curve) if p) or role
-        ax.plot(c["epoch"], c[metric], TRAINING.get(role, "-"), marker=".", ms=2,
-                color=palette(names.index(curve) % 10), label=name)
-    ax.set_title(f"{part}: {TITLES[metric]}")
-    ax.set_xlabel("epoch")
-    ax.grid(alpha=0.3, linewidth=0.5)
-    ax.legend(frameon=False)
+    training = part == "training"
+    contexts = list(dict.fromkeys(data["context"]))
+    subjects = list(dict.fromkeys(data["subject"]))
+    axes = sub.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics):
+        for (role, context, subject), c in data.groupby(["role", "context", "subject"], sort=False):
+            c = c.dropna(subset=[metric])
+            colour = palette((contexts if training else subjects).index(context if training else subject) % 10)
+            style = ROLE_STYLE[role] if training else CONTEXT_STYLE[contexts.index(context) % len(CONTEXT_STYLE)]
+            ax.plot(c["epoch"], c[metric], style, marker=".", ms=2, color=colour)
+        ax.set_title(f"{part}: {TITLES[metric]}")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3, linewidth=0.5)
+    sub.legend(handles=_handles(training, contexts, subjects, palette), loc="outside right center",
+               frameon=False)
+
+
+def _handles(training: bool, contexts: List[str], subjects: List[str], palette: Any) -> List[Any]:
+    """Legend entries: colours (settings for training, methods for unlearning) and line styles
+    (original/oracle for training, settings for unlearning when there are several)."""
+    from matplotlib.lines import Line2D
+
+    colours = contexts if training else subjects
+    handles = [Line2D([], [], color=palette(i % 10), label=name or "all runs") for i, name in enumerate(colours)
+               if training and len(colours) > 1 or not training]
+    if training:
+        handles += [Line2D([], [], color="0.3", linestyle=ROLE_STYLE[r], label=ROLE_NAME[r]) for r in ROLE_STYLE]
+    elif len(contexts) > 1:
+        handles += [Line2D([], [], color="0.3", linestyle=CONTEXT_STYLE[i % len(CONTEXT_STYLE)], label=c)
+                    for i, c in enumerate(contexts)]
+    return handles
