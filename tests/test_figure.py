@@ -196,3 +196,13 @@ def test_reference_oracle_draws_the_retrain_rows_once_and_they_never_win(runs):
     ax = panel(figure(frame, t), "Test accuracy ↑")
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["finetune", "gradient_ascent"]
     assert dashed_levels(ax) == [0.85]
+
+
+def test_a_method_as_reference_is_the_line_and_the_oracle_rows_are_points(runs):
+    frame = load_runs([str(runs / "random")])
+    t = Table(frame, ["method"], (), ["test_acc"], reference="finetune")
+    fig = figure(frame, t)
+    ax = panel(fig, "Test accuracy ↑")
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["gradient_ascent", "retrain"]
+    assert dashed_levels(ax) == [0.82]
+    assert "reference (finetune)" in [text.get_text() for text in fig.legends[0].get_texts()]
