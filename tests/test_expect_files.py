@@ -6,6 +6,7 @@ keys are the ones its `make table-*` target passes to --expect, and its table's 
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
@@ -74,3 +75,31 @@ def test_make_targets_check_with_the_files_keys():
         path = TABLES / f"{name}.expect.csv"
         if path.is_file():
             assert sorted(expect.key_columns(expect.read_expect(str(path)))) == sorted([rows, cols]), name
+
+
+def _runs_at(root: Path, frame, shift=None) -> Path:
+    """One seed per (method, experiment) whose unlearned metrics are the expected values."""
+    for (method, experiment), cell in frame.groupby(["method", "experiment"]):
+        folder = root / experiment / method
+        folder.mkdir(parents=True)
+        rows = [{"experiment": experiment, "dataset": "cifar10", "model": "resnet18", "forget": "f",
+                 "forget_size": 1, "method": method, "seed": 0, "role": "unlearned", "metric": m,
+                 "value": v + (shift[1] if shift and shift[0] == (method, experiment, m) else 0.0),
+                 "higher_is_better": ""} for m, v in zip(cell["metric"], cell["expected"])]
+        pd.DataFrame(rows).to_csv(folder / "metrics.csv", index=False)
+    return root
+
+
+def test_salun_reference_check_passes_its_values_and_catches_a_shift(tmp_path, capsys):
+    from unlearnbench.reports.cli import main
+
+    path = str(TABLES / "salun.expect.csv")
+    frame = expect.read_expect(path)
+    argv = ["--rows", "method", "--cols", "experiment", "--expect", path]  # as make table-salun
+    main([str(_runs_at(tmp_path / "right", frame))] + argv)
+    assert f"{len(frame)}/{len(frame)} cells within tolerance" in capsys.readouterr().out
+    cell = ("salun", "salun_cifar10_random10", "mia_svc_efficacy")
+    with pytest.raises(SystemExit) as exit_:
+        main([str(_runs_at(tmp_path / "wrong", frame, shift=(cell, 0.02)))] + argv)  # 2 pp > 1 pp
+    assert exit_.value.code == 1
+    assert "| salun | salun_cifar10_random10 | mia_svc_efficacy | 0.1439 | 0.0100 | 0.1639 |" in capsys.readouterr().out
