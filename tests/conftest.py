@@ -5,8 +5,18 @@ from typing import Sequence
 
 import pandas as pd
 import pytest
+import torch
 
 from unlearnbench.config import compose
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models: one intra-op thread avoids oversubscription on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

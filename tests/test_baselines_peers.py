@@ -22,12 +22,7 @@ from unlearnbench.methods.sfron import SFRon, adaptive_ce, cosine_weight, salien
 from unlearnbench.methods.unsir import Unsir, error_maximising_noise, per_class_sample
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_ctx(**recipe) -> RunContext:

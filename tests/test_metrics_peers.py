@@ -17,12 +17,7 @@ from unlearnbench.registry import EVALUATORS
 LN2 = math.log(2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 ONE_HOT_0 = [0.0, -1e4]  # softmax (1, 0) exactly in float32

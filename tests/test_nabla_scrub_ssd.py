@@ -19,13 +19,7 @@ from unlearnbench.methods.scrub import Scrub, distill_kl
 from unlearnbench.methods.ssd import SelectiveSynapticDampening
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread avoids oversubscription on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_ctx(**recipe) -> RunContext:
