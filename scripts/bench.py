@@ -11,7 +11,7 @@ as banks vs one after another by the run's own train stage; (6) memorization sco
 heldout bank (K models) and the original's learning events, and their rank correlation.
 
     python scripts/bench.py                                   # synthetic 3x32x32, mlp, CPU or CUDA
-    python scripts/bench.py --dataset fashion_mnist --data-root ../shared/data
+    python scripts/bench.py --dataset fashion_mnist --data-root data   # or "$UNLEARNBENCH_DATA"
     python scripts/bench.py --dataset fashion_mnist --data-root DATA --sections prefill,memorization \
         --epochs 60 --override dataset.limit_train=2500 --override train.weight_decay=0   # audit testbed
 """
