@@ -35,6 +35,7 @@ from unlearnbench.methods import UnlearnData, Unlearned, as_unlearned
 from unlearnbench.plan import Plan, plan, seed_everything
 from unlearnbench.registry import METHODS
 from unlearnbench.results import finished, metrics_frame, provenance, read_checked, write_atomic
+from unlearnbench.summary import summary_text
 
 log = logging.getLogger("unlearnbench")
 STAGE_OF_ROLE = {"original": "original training", "retrain": "oracle training", "unlearned": "method"}
@@ -96,7 +97,7 @@ def run(cfg: DictConfig) -> RunResult:
     frame = metrics_of(p, forget, by_role, result, records, unlearn_s, ctx)
     save_outputs(p, out_dir, models, result)
     write_atomic(frame, out_dir / "metrics.csv")
-    log.info("wrote %s (%d rows)", out_dir / "metrics.csv", len(frame))
+    log.info("finished; metrics.csv:\n%s", summary_text(frame, out_dir))
     frame = pd.read_csv(out_dir / "metrics.csv")  # as a reader sees it
     return RunResult(out_dir, frame, models, objective=objective_of(frame, p.objective))
 
