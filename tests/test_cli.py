@@ -45,3 +45,15 @@ def test_help_is_fast_and_lists_groups(tmp_path):
     assert done.returncode == 0
     for group in ("dataset", "method", "forget", "eval", "train", "experiment", "debug"):
         assert group in done.stdout
+
+
+def test_help_names_the_command_and_shows_examples(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-m", "unlearnbench", "--help"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "unlearnbench -m method=finetune,gradient_ascent" in text
+    assert "make table-del" in text and "docs/" in text and "install=bash" in text
+    assert "method: " in text  # $APP_CONFIG_GROUPS expanded
+    assert "__main__" not in text and "powered by hydra" not in text.lower()
