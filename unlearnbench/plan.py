@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -30,7 +31,7 @@ from unlearnbench.tuning.tuned import read_tuned
 log = logging.getLogger("unlearnbench")
 
 # Top-level keys and their types (the rest are checked by their own groups).
-TOP_LEVEL: Dict[str, Any] = {"seed": int, "overwrite": bool, "progress": bool, "threads": Optional[int],
+TOP_LEVEL: Dict[str, Any] = {"seed": int, "overwrite": bool, "threads": Optional[int],
                              "save_models": bool, "original_path": Optional[str],
                              "oracle_path": Optional[str], "plugins": Optional[List[str]],
                              "objective": Optional[str], "tuned": Optional[str]}
@@ -120,11 +121,26 @@ def seed_everything(seed: int) -> None:
 
 def _top_level(c: Dict[str, Any]) -> Dict[str, Any]:
     top = {k: coerce(c.get(k), hint, k) for k, hint in TOP_LEVEL.items() if k in c}
+    top["progress"] = progress_on(c.get("progress", "auto"))
     if top.get("seed") is not None and top["seed"] < 0:
         raise ConfigError("seed", f"must be a non-negative integer, got {top['seed']}")
     if top.get("threads") is not None and top["threads"] <= 0:
         raise ConfigError("threads", f"must be a positive count or null, got {top['threads']}")
     return top
+
+
+def progress_on(value: Any) -> bool:
+    """Whether to draw progress bars: ``auto`` (bars only on a terminal), ``true`` or ``false``.
+
+    A log file or a sweep's captured stderr would otherwise fill with carriage returns.
+    """
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() == "auto":
+        return sys.stderr.isatty()
+    if str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"
+    raise ConfigError("progress", f"must be auto, true or false, got {value!r}")
 
 
 def _checkpoints(top: Dict[str, Any]) -> Dict[str, CheckpointFile]:
@@ -170,7 +186,7 @@ def plan(cfg: DictConfig) -> Plan:
         device=resolve_device(str(c["device"])),
         seed=top["seed"], dataset=c["dataset"], model=c["model"], data_root=str(c["data_root"]),
         experiment=c.get("experiment_name") or "", objective=top.get("objective"),
-        progress=top.get("progress", True),
+        progress=top["progress"],
         threads=top.get("threads"), save_models=top.get("save_models", False),
         checkpoints=_checkpoints(top),
     )
