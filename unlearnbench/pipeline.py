@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from unlearnbench.cache import CorruptEntry, ModelCache, array_sha
 from unlearnbench.data import DataBundle, load_data
 from unlearnbench.data.forget import ForgetSet
 from unlearnbench.engine import RunContext, fit
+from unlearnbench.engine.train_log import COLUMNS as LOG_COLUMNS, TrainLog
 from unlearnbench.engine.finite import check_outputs, check_weights, first_nonfinite
 from unlearnbench.errors import ConfigError, Diverged, UnlearnbenchError
 from unlearnbench.evaluators import EvalContext, Scored
@@ -94,7 +95,7 @@ def run(cfg: DictConfig) -> RunResult:
     check_metrics(by_role)
     score_stage(out_dir, scored, forget)
     frame = metrics_of(p, forget, by_role, result, records, unlearn_s, ctx)
-    save_outputs(p, out_dir, models, result)
+    save_outputs(p, out_dir, models, result, records)
     write_atomic(frame, out_dir / "metrics.csv")
     log.info("wrote %s (%d rows)", out_dir / "metrics.csv", len(frame))
     frame = pd.read_csv(out_dir / "metrics.csv")  # as a reader sees it
@@ -122,6 +123,7 @@ class TrainRecord:
     cache_key: str
     seconds: Optional[float]  # None: loaded from a user's file, never trained here
     cache_hit: bool
+    train_log: List[Dict] = field(default_factory=list)  # per-epoch rows, stored with the model
 
 
 def run_dir_of(cfg: DictConfig) -> Path:
@@ -242,10 +244,12 @@ def train_reference(p: Plan, data: DataBundle, split, ctx: RunContext, stage: st
     """
     model = reference_model(p, data, ctx)
     hook = None if after_epoch is None else (lambda epoch: after_epoch(model, epoch))
+    curve = TrainLog(data.val, ctx)
     with ctx.timer(f"{stage}_train"):
-        fit(model, split, ctx.recipe, ctx, desc=f"train {stage}", after_epoch=hook)
+        fit(model, split, ctx.recipe, ctx, desc=f"train {stage}", after_epoch=hook, curve=curve)
     check_weights(model.state_dict(), f"{stage} training", "train.lr")  # before it is cached
-    return model.state_dict(), {"train_s": ctx.timings[f"{stage}_train_s"], "trained_by": "fit"}
+    return model.state_dict(), {"train_s": ctx.timings[f"{stage}_train_s"], "trained_by": "fit",
+                                "train_log": curve.rows}
 
 
 def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
@@ -276,7 +280,7 @@ def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
     model.load_state_dict(state)
     log.info("%s model: %s (key %s, trained in %.1fs%s)", stage, "cache hit" if hit else "trained",
              meta["key"], meta["train_s"], " as one of a bank" if meta.get("trained_by") == "bank" else "")
-    return model.eval(), TrainRecord(meta["key"], float(meta["train_s"]), hit)
+    return model.eval(), TrainRecord(meta["key"], float(meta["train_s"]), hit, meta.get("train_log", []))
 
 
 def unlearn_stage(p: Plan, original: nn.Module, oracle: nn.Module, data: UnlearnData,
@@ -360,8 +364,12 @@ def metrics_of(p: Plan, forget: ForgetSet, by_role, result: Unlearned,
     return metrics_frame(identity, by_role, conventions, extra)
 
 
-def save_outputs(p: Plan, out_dir: Path, models: Dict[str, nn.Module], result: Unlearned) -> None:
-    """``method_details.json`` when the method reported details; the models if asked."""
+def save_outputs(p: Plan, out_dir: Path, models: Dict[str, nn.Module], result: Unlearned,
+                 records: Dict[str, TrainRecord]) -> None:
+    """``train_log.csv``; ``method_details.json`` when the method reported details; the models if asked."""
+    write_train_log(out_dir / "train_log.csv", {"original": records["original"].train_log,
+                                                "retrain": records["oracle"].train_log,
+                                                "unlearned": result.train_log})
     if result.details:
         (out_dir / "method_details.json").write_text(json.dumps(result.details, indent=1, default=float))
     if p.save_models:
@@ -370,3 +378,9 @@ def save_outputs(p: Plan, out_dir: Path, models: Dict[str, nn.Module], result: U
         for role, model in models.items():
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             torch.save(state, folder / f"{role}.pt")
+
+
+def write_train_log(path: Path, rows_by_role: Dict[str, List[Dict]]) -> None:
+    """The per-epoch rows of every model trained (or loaded from the cache) in this run."""
+    rows = [{"role": role, **row} for role, rows in rows_by_role.items() for row in rows]
+    pd.DataFrame(rows, columns=LOG_COLUMNS).to_csv(path, index=False)
