@@ -95,7 +95,7 @@ def run(cfg: DictConfig) -> RunResult:
     check_metrics(by_role)
     score_stage(out_dir, scored, forget)
     frame = metrics_of(p, forget, by_role, result, records, unlearn_s, ctx)
-    save_outputs(p, out_dir, models, result, records)
+    save_outputs(p, out_dir, models, result, records, frame)
     write_atomic(frame, out_dir / "metrics.csv")
     log.info("wrote %s (%d rows)", out_dir / "metrics.csv", len(frame))
     frame = pd.read_csv(out_dir / "metrics.csv")  # as a reader sees it
@@ -365,11 +365,12 @@ def metrics_of(p: Plan, forget: ForgetSet, by_role, result: Unlearned,
 
 
 def save_outputs(p: Plan, out_dir: Path, models: Dict[str, nn.Module], result: Unlearned,
-                 records: Dict[str, TrainRecord]) -> None:
-    """``train_log.csv``; ``method_details.json`` when the method reported details; the models if asked."""
-    write_train_log(out_dir / "train_log.csv", {"original": records["original"].train_log,
-                                                "retrain": records["oracle"].train_log,
-                                                "unlearned": result.train_log})
+                 records: Dict[str, TrainRecord], frame: pd.DataFrame) -> None:
+    """``train_log.csv``; ``method_details.json`` when the method reported details; the models if
+    asked; what the ``logger`` group adds (before metrics.csv, the run's finished marker)."""
+    curves = write_train_log(out_dir / "train_log.csv", {"original": records["original"].train_log,
+                                                         "retrain": records["oracle"].train_log,
+                                                         "unlearned": result.train_log})
     if result.details:
         (out_dir / "method_details.json").write_text(json.dumps(result.details, indent=1, default=float))
     if p.save_models:
@@ -378,9 +379,12 @@ def save_outputs(p: Plan, out_dir: Path, models: Dict[str, nn.Module], result: U
         for role, model in models.items():
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             torch.save(state, folder / f"{role}.pt")
+    p.logger.log_run(out_dir, curves, frame)
 
 
-def write_train_log(path: Path, rows_by_role: Dict[str, List[Dict]]) -> None:
-    """The per-epoch rows of every model trained (or loaded from the cache) in this run."""
+def write_train_log(path: Path, rows_by_role: Dict[str, List[Dict]]) -> pd.DataFrame:
+    """Writes and returns the per-epoch rows of every model trained (or loaded from the cache) here."""
     rows = [{"role": role, **row} for role, rows in rows_by_role.items() for row in rows]
-    pd.DataFrame(rows, columns=LOG_COLUMNS).to_csv(path, index=False)
+    frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
+    frame.to_csv(path, index=False)
+    return frame
