@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from unlearnbench.cache import CorruptEntry, ModelCache, array_sha
 from unlearnbench.data import DataBundle, load_data
 from unlearnbench.data.forget import ForgetSet
 from unlearnbench.engine import RunContext, fit
+from unlearnbench.engine.train_log import COLUMNS as LOG_COLUMNS, TrainLog
 from unlearnbench.engine.finite import check_outputs, check_weights, first_nonfinite
 from unlearnbench.errors import ConfigError, Diverged, UnlearnbenchError
 from unlearnbench.evaluators import EvalContext, Scored
@@ -95,7 +96,7 @@ def run(cfg: DictConfig) -> RunResult:
     check_metrics(by_role)
     score_stage(out_dir, scored, forget)
     frame = metrics_of(p, forget, by_role, result, records, unlearn_s, ctx)
-    save_outputs(p, out_dir, models, result)
+    save_outputs(p, out_dir, models, result, records, frame)
     write_atomic(frame, out_dir / "metrics.csv")
     log.info("finished; metrics.csv:\n%s", summary_text(frame, out_dir))
     frame = pd.read_csv(out_dir / "metrics.csv")  # as a reader sees it
@@ -123,6 +124,7 @@ class TrainRecord:
     cache_key: str
     seconds: Optional[float]  # None: loaded from a user's file, never trained here
     cache_hit: bool
+    train_log: List[Dict] = field(default_factory=list)  # per-epoch rows, stored with the model
 
 
 def run_dir_of(cfg: DictConfig) -> Path:
@@ -243,10 +245,12 @@ def train_reference(p: Plan, data: DataBundle, split, ctx: RunContext, stage: st
     """
     model = reference_model(p, data, ctx)
     hook = None if after_epoch is None else (lambda epoch: after_epoch(model, epoch))
+    curve = TrainLog(data.val, ctx)
     with ctx.timer(f"{stage}_train"):
-        fit(model, split, ctx.recipe, ctx, desc=f"train {stage}", after_epoch=hook)
+        fit(model, split, ctx.recipe, ctx, desc=f"train {stage}", after_epoch=hook, curve=curve)
     check_weights(model.state_dict(), f"{stage} training", "train.lr")  # before it is cached
-    return model.state_dict(), {"train_s": ctx.timings[f"{stage}_train_s"], "trained_by": "fit"}
+    return model.state_dict(), {"train_s": ctx.timings[f"{stage}_train_s"], "trained_by": "fit",
+                                "train_log": curve.rows}
 
 
 def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
@@ -277,7 +281,7 @@ def train_stage(p: Plan, data: DataBundle, split, ctx: RunContext, stage: str,
     model.load_state_dict(state)
     log.info("%s model: %s (key %s, trained in %.1fs%s)", stage, "cache hit" if hit else "trained",
              meta["key"], meta["train_s"], " as one of a bank" if meta.get("trained_by") == "bank" else "")
-    return model.eval(), TrainRecord(meta["key"], float(meta["train_s"]), hit)
+    return model.eval(), TrainRecord(meta["key"], float(meta["train_s"]), hit, meta.get("train_log", []))
 
 
 def unlearn_stage(p: Plan, original: nn.Module, oracle: nn.Module, data: UnlearnData,
@@ -361,8 +365,13 @@ def metrics_of(p: Plan, forget: ForgetSet, by_role, result: Unlearned,
     return metrics_frame(identity, by_role, conventions, extra)
 
 
-def save_outputs(p: Plan, out_dir: Path, models: Dict[str, nn.Module], result: Unlearned) -> None:
-    """``method_details.json`` when the method reported details; the models if asked."""
+def save_outputs(p: Plan, out_dir: Path, models: Dict[str, nn.Module], result: Unlearned,
+                 records: Dict[str, TrainRecord], frame: pd.DataFrame) -> None:
+    """``train_log.csv``; ``method_details.json`` when the method reported details; the models if
+    asked; what the ``logger`` group adds (before metrics.csv, the run's finished marker)."""
+    curves = write_train_log(out_dir / "train_log.csv", {"original": records["original"].train_log,
+                                                         "retrain": records["oracle"].train_log,
+                                                         "unlearned": result.train_log})
     if result.details:
         (out_dir / "method_details.json").write_text(json.dumps(result.details, indent=1, default=float))
     if p.save_models:
@@ -371,3 +380,12 @@ def save_outputs(p: Plan, out_dir: Path, models: Dict[str, nn.Module], result: U
         for role, model in models.items():
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             torch.save(state, folder / f"{role}.pt")
+    p.logger.log_run(out_dir, curves, frame)
+
+
+def write_train_log(path: Path, rows_by_role: Dict[str, List[Dict]]) -> pd.DataFrame:
+    """Writes and returns the per-epoch rows of every model trained (or loaded from the cache) here."""
+    rows = [{"role": role, **row} for role, rows in rows_by_role.items() for row in rows]
+    frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
+    frame.to_csv(path, index=False)
+    return frame

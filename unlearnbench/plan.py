@@ -22,6 +22,7 @@ from unlearnbench.engine import Recipe, RunContext, configure_threads
 from unlearnbench.errors import ConfigError
 from unlearnbench.evaluators import Evaluator, build_evaluators
 from unlearnbench.evaluators.base import objective_evaluators
+from unlearnbench.loggers import CsvLogger, build_logger
 from unlearnbench.methods import Method, build_method
 from unlearnbench.models import build_model
 from unlearnbench.plugins import load_plugins
@@ -66,6 +67,7 @@ class Plan:
     threads: Optional[int] = None
     save_models: bool = False
     checkpoints: Dict[str, CheckpointFile] = field(default_factory=dict)
+    logger: Any = field(default_factory=CsvLogger)  # the logger group's: config, curves, metrics
 
     def start(self, cache: Any) -> RunContext:
         """Seeds every RNG, sets CPU threads and returns the run's context."""
@@ -189,4 +191,5 @@ def plan(cfg: DictConfig) -> Plan:
         progress=top["progress"],
         threads=top.get("threads"), save_models=top.get("save_models", False),
         checkpoints=_checkpoints(top),
+        logger=build_logger(c.get("logger"), c),
     )

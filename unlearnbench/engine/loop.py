@@ -6,7 +6,7 @@ import logging
 import math
 import typing
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,9 @@ from unlearnbench.data.bundle import Split
 from unlearnbench.engine import augment as aug
 from unlearnbench.engine.context import RunContext
 from unlearnbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from unlearnbench.engine.train_log import TrainLog
 
 Batch = Tuple[Tensor, Tensor]
 log = logging.getLogger("unlearnbench")
@@ -227,12 +230,13 @@ def train_loop(model: nn.Module, make_batches: Callable[[int], Iterable[Any]],
                ctx: RunContext, desc: str, scheduler=None,
                after_step: Sequence[Callable[[], None]] = (),
                after_epoch: Optional[Callable[[int], None]] = None,
-               train_mode: bool = True) -> nn.Module:
+               train_mode: bool = True, curve: Optional["TrainLog"] = None) -> nn.Module:
     """Runs ``epochs`` passes; ``make_batches(epoch)`` yields whatever ``loss_fn`` takes.
 
     The loss is summed on the device and read once per epoch, so the step loop never
     waits for the host. ``after_step`` hooks run after every optimizer step (e.g. to keep
-    masked-out parameters bit-identical).
+    masked-out parameters bit-identical). ``curve`` records each epoch's steps, mean loss
+    and validation accuracy (train_log.csv).
     """
     model.train(train_mode)
     bar = ctx.progress(range(epochs), desc=desc)
@@ -252,6 +256,8 @@ def train_loop(model: nn.Module, make_batches: Callable[[int], Iterable[Any]],
             steps += 1
         if after_epoch is not None:
             after_epoch(epoch)
+        if curve is not None:
+            curve.record(model, epoch, steps, total)
         if ctx.show_progress and steps:
             bar.set_postfix(loss=f"{(total / steps).item():.4f}")
     model.eval()
@@ -269,12 +275,14 @@ def cross_entropy(recipe_smoothing: float = 0.0) -> Callable[[nn.Module, Batch],
 def fit(model: nn.Module, split: Split, recipe: Recipe, ctx: RunContext, desc: str,
         epochs: Optional[int] = None, lr: Optional[float] = None, stream: str = "train_batches",
         params: Optional[List[Tensor]] = None, after_step: Sequence[Callable[[], None]] = (),
-        after_epoch: Optional[Callable[[int], None]] = None) -> nn.Module:
+        after_epoch: Optional[Callable[[int], None]] = None,
+        curve: Optional["TrainLog"] = None) -> nn.Module:
     """Supervised training of ``model`` on ``split`` with the recipe (original, oracle, finetune).
 
     ``lr=None`` uses the recipe's batch-size-scaled lr; ``train.compile`` compiles the
     forward on CUDA. ``after_epoch(epoch)`` runs after each epoch's last step (e.g. to
-    record per-example learning events); it must not draw from the batch stream.
+    record per-example learning events); it must not draw from the batch stream. ``curve``
+    collects the per-epoch rows of train_log.csv.
     Returns ``model`` itself (never the compiled wrapper).
     """
     epochs = recipe.epochs if epochs is None else epochs
@@ -288,7 +296,7 @@ def fit(model: nn.Module, split: Split, recipe: Recipe, ctx: RunContext, desc: s
         lambda _: batches(split, recipe.batch_size, gen, max_batches=recipe.max_batches,
                           augment=recipe.augment, channels_last=ctx.channels_last),
         cross_entropy(recipe.label_smoothing), optimizer, epochs, ctx, desc, scheduler,
-        after_step=after_step, after_epoch=after_epoch,
+        after_step=after_step, after_epoch=after_epoch, curve=curve,
     )
     model.eval()
     return model

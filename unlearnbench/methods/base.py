@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from torch import Tensor, nn
 
@@ -44,11 +44,14 @@ class Unlearned:
             metric ``method.<name>`` of role ``unlearned``.
         details: anything else worth keeping (per-epoch schedules, stopping checks); written
             to ``method_details.json`` in the run dir. Must be JSON-serialisable.
+        train_log: per-epoch rows of the method's training loop (``TrainLog.rows``), written
+            to ``train_log.csv`` as role ``unlearned``; empty for methods without epochs.
     """
 
     model: nn.Module
     stats: Dict[str, float] = field(default_factory=dict)
     details: Dict[str, Any] = field(default_factory=dict)
+    train_log: List[Dict[str, Any]] = field(default_factory=list)
 
 
 def as_unlearned(out: Union[nn.Module, Unlearned]) -> Unlearned:

@@ -51,8 +51,10 @@ def run_epochs(model: nn.Module, make_batches, loss_fn, ctx: RunContext, desc: s
                lr: float, steps_per_epoch: int, optimizer: Optional[str] = None,
                schedule: Optional[str] = None, params: Optional[Sequence[Tensor]] = None,
                after_step=(), train_mode: bool = True,
-               weight_decay: Optional[float] = None) -> nn.Module:
+               weight_decay: Optional[float] = None, curve=None) -> nn.Module:
     """A method's inner loop with the recipe's optimizer (or ``optimizer``) at ``lr``.
+
+    ``curve`` (a ``TrainLog``) records its per-epoch rows.
 
     ``weight_decay`` None keeps the recipe's; methods whose official optimizer has none pass 0.
     """
@@ -62,7 +64,7 @@ def run_epochs(model: nn.Module, make_batches, loss_fn, ctx: RunContext, desc: s
     opt = make_optimizer(params if params is not None else model.parameters(), recipe, lr)
     sched = make_scheduler(opt, recipe, max(1, steps_per_epoch * epochs))
     return train_loop(model, make_batches, loss_fn, opt, epochs, ctx, desc, sched, after_step=after_step,
-                      train_mode=train_mode)
+                      train_mode=train_mode, curve=curve)
 
 
 def steps_for(split: Split, ctx: RunContext, batch_size: Optional[int]) -> int:

@@ -18,6 +18,7 @@ from typing import Optional
 
 from unlearnbench.engine.context import RunContext
 from unlearnbench.engine.loop import Recipe
+from unlearnbench.engine.train_log import TrainLog
 from unlearnbench.errors import ConfigError
 from unlearnbench.methods.base import Method, Unlearned
 from unlearnbench.methods.common import check_positive, run_epochs
@@ -77,7 +78,9 @@ class GradientMethod(Method):
               base: Optional[ParamMask] = None, **loop) -> Unlearned:
         """``self.epochs`` epochs of ``loss`` at ``self.lr``, localized; returns the model and
         the share of parameters that could move (when restricted)."""
+        curve = TrainLog(data.val, ctx)
         with self.localization.restrict(model, data, ctx, base=base) as hooks:
             run_epochs(model, make_batches, loss, ctx, desc or self.registry_name, self.epochs,
-                       self.lr, steps, after_step=hooks, train_mode=self.bn_mode == "train", **loop)
-        return Unlearned(model, self.localization.stats())
+                       self.lr, steps, after_step=hooks, train_mode=self.bn_mode == "train",
+                       curve=curve, **loop)
+        return Unlearned(model, self.localization.stats(), train_log=curve.rows)
