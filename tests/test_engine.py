@@ -129,6 +129,34 @@ def test_training_through_a_compiled_wrapper_trains_the_model():
     torch.testing.assert_close(model.state_dict(), twin.state_dict())
 
 
+def test_slow_epochs_get_a_step_level_bar(monkeypatch):
+    """After an epoch slower than STEP_BAR_AFTER_S, the next epochs' batches get their own bar."""
+    from unlearnbench.engine import loop
+    from unlearnbench.engine.loop import cross_entropy, train_loop
+
+    bars = []
+
+    class Bar(list):  # what the loop needs of a tqdm bar
+        def set_postfix(self, **_):
+            pass
+
+    monkeypatch.setattr(RunContext, "progress",
+                        lambda self, it, desc, total=None, leave=False: bars.append((desc, total)) or Bar(it))
+    recipe = Recipe(epochs=2, batch_size=16)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    run = lambda ctx: train_loop(model, lambda _: batches(_toy(), 16, torch.Generator().manual_seed(0)),
+                                 cross_entropy(), make_optimizer(model.parameters(), recipe), 2, ctx, "t")
+    run(RunContext(device=CPU, seed=0, recipe=recipe, show_progress=True))
+    assert bars == [("t", None)]  # fast epochs: the epoch bar only
+    bars.clear()
+    monkeypatch.setattr(loop, "STEP_BAR_AFTER_S", 0.0)
+    run(RunContext(device=CPU, seed=0, recipe=recipe, show_progress=True))
+    assert bars == [("t", None), ("t epoch 2", len(_toy()) // 16 + (len(_toy()) % 16 > 0))]
+    bars.clear()
+    run(RunContext(device=CPU, seed=0, recipe=recipe, show_progress=False))
+    assert bars == [("t", None)]  # no bars shown: no step bar set up either
+
+
 def test_predict_is_batched_and_exact():
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).train()
     ctx = RunContext(device=CPU, seed=0, recipe=Recipe(eval_batch_size=7),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import typing
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -24,6 +25,9 @@ Batch = Tuple[Tensor, Tensor]
 log = logging.getLogger("unlearnbench")
 
 _LR_SCALINGS = ("none", "linear", "sqrt")
+# An epoch slower than this gets a step-level progress bar from the next epoch on (the epoch
+# bar alone would sit still for long stretches).
+STEP_BAR_AFTER_S = 2.0
 # auto: bf16 autocast on CUDA, float32 elsewhere; bf16 forces it (on CPU too, to test the CUDA path).
 _AMP_MODES = ("auto", "bf16", "none")
 # (key, low, high): the closed range a recipe value must lie in.
@@ -240,9 +244,10 @@ def train_loop(model: nn.Module, make_batches: Callable[[int], Iterable[Any]],
     """
     model.train(train_mode)
     bar = ctx.progress(range(epochs), desc=desc)
+    step_bar_total = None  # set once an epoch proved slow: later epochs get a step-level bar
     for epoch in bar:
-        total, steps = torch.zeros((), device=ctx.device), 0
-        for batch in make_batches(epoch):
+        total, steps, started = torch.zeros((), device=ctx.device), 0, time.perf_counter()
+        for batch in _with_step_bar(make_batches(epoch), ctx, desc, epoch, step_bar_total):
             optimizer.zero_grad(set_to_none=True)
             with ctx.autocast():
                 loss = loss_fn(model, batch)
@@ -260,8 +265,18 @@ def train_loop(model: nn.Module, make_batches: Callable[[int], Iterable[Any]],
             curve.record(model, epoch, steps, total)
         if ctx.show_progress and steps:
             bar.set_postfix(loss=f"{(total / steps).item():.4f}")
+            if time.perf_counter() - started > STEP_BAR_AFTER_S:
+                step_bar_total = steps
     model.eval()
     return model
+
+
+def _with_step_bar(batches: Iterable[Any], ctx: RunContext, desc: str, epoch: int,
+                   total: Optional[int]) -> Iterable[Any]:
+    """``batches`` behind a per-step progress bar when ``total`` is known (slow epochs only)."""
+    if total is None:
+        return batches
+    return ctx.progress(batches, desc=f"{desc} epoch {epoch + 1}", total=total)
 
 
 def cross_entropy(recipe_smoothing: float = 0.0) -> Callable[[nn.Module, Batch], Tensor]:
