@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
@@ -161,7 +162,10 @@ def fix_key(p: Plan, role: str) -> str:
 
 def load_stage(p: Plan, ctx: RunContext):
     """The data on the run's device and the forget set (relabelled data if the spec says so)."""
-    return forget_stage(p, load_data(p.dataset, p.data_root, p.device), ctx)
+    data, forget = forget_stage(p, load_data(p.dataset, p.data_root, p.device), ctx)
+    log.info("data: %s train %d / val %d / test %d; forget set %d (%s)", p.dataset.get("name"),
+             len(data.train), len(data.val), len(data.test), len(forget.forget_idx), p.spec.registry_name)
+    return data, forget
 
 
 def forget_stage(p: Plan, data: DataBundle, ctx: RunContext) -> Tuple[DataBundle, ForgetSet]:
@@ -309,10 +313,14 @@ def evaluate_stage(p: Plan, models: Dict[str, nn.Module], data: DataBundle, udat
             check_outputs(sc.logits(split), STAGE_OF_ROLE[role], fix_key(p, role), split)
     ectx = EvalContext(run=ctx, scored=scored, timings=seconds, data=data, forget=forget,
                        method_stats=dict(result.stats))
+    spent = {ev.registry_name: 0.0 for ev in p.evaluators}
     for role in ("retrain", "original", "unlearned"):
         ectx.results[role] = {}
         for ev in p.evaluators:
+            started = time.perf_counter()
             ectx.results[role].update(ev.evaluate(scored[role], ectx))
+            spent[ev.registry_name] += time.perf_counter() - started
+    log.info("evaluated 3 models: %s", ", ".join(f"{name} {s:.1f}s" for name, s in spent.items()))
     by_role = {role: ectx.results[role] for role in ROLES}
     by_role["unlearned"].update({f"method.{k}": float(v) for k, v in result.stats.items()})
     return by_role, scored
