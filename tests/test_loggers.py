@@ -1,4 +1,4 @@
-"""The ``logger`` group: csv adds nothing; tensorboard writes an event file with the config,
+"""The ``logger`` group: csv adds nothing; tensorboard, mlflow and wandb get the config,
 the curves of train_log.csv and the final metrics."""
 
 import pytest
@@ -17,7 +17,7 @@ def test_unknown_logger_or_key_is_a_config_error_before_data_loads(run_cfg, monk
     from unlearnbench import pipeline
 
     monkeypatch.setattr(pipeline, "load_data", lambda *a: pytest.fail("data loaded"))
-    cfg = run_cfg(["logger=csv", "logger.name=mlflow"])
+    cfg = run_cfg(["logger=csv", "logger.name=comet"])
     with pytest.raises(ConfigError, match="logger") as err:
         pipeline.run(cfg)
     assert err.value.key == "logger"
@@ -25,14 +25,20 @@ def test_unknown_logger_or_key_is_a_config_error_before_data_loads(run_cfg, monk
         build_logger({"name": "csv", "dir": "x"}, {})
 
 
-def test_missing_tensorboard_package_names_logger(monkeypatch):
+@pytest.mark.parametrize("name", ["tensorboard", "mlflow", "wandb"])
+def test_missing_package_names_logger_and_extra(monkeypatch, name):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
-    with pytest.raises(ConfigError, match="unlearnbench\\[tensorboard\\]") as err:
-        build_logger({"name": "tensorboard"}, {})
+    monkeypatch.setattr(importlib.util, "find_spec", lambda mod, *a: None if mod == name else real(mod, *a))
+    with pytest.raises(ConfigError, match=f"unlearnbench\\[{name}\\]") as err:
+        build_logger({"name": name}, {})
     assert err.value.key == "logger"
+
+
+def test_logger_keys_are_checked_per_logger():
+    with pytest.raises(ConfigError, match="logger.project"):
+        build_logger({"name": "mlflow", "project": "x"}, {})
 
 
 def test_flatten_keeps_scalars_and_writes_the_rest_as_json():
@@ -56,3 +62,39 @@ def test_tensorboard_event_file_holds_curves_and_metrics(run_pipeline, tmp_path)
     forget_acc = frame[(frame.role == "unlearned") & (frame.metric == "forget_acc")].value.iloc[0]
     assert acc.Scalars("unlearned/forget_acc")[0].value == pytest.approx(forget_acc, abs=1e-6)
     assert "config" in acc.Tags()["tensors"] or "config/text_summary" in acc.Tags()["tensors"]
+
+
+def test_mlflow_file_store_holds_params_curves_and_metrics(run_pipeline, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    # MLflow 3 keeps its file store only on request; a sqlite store would need SQLAlchemy too
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    frame = run_pipeline(["logger=mlflow", f"logger.tracking_uri={uri}", "train.epochs=3"], name="ml")
+    client = mlflow.tracking.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("unlearnbench")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.params["train.epochs"] == "3"
+    assert run.data.tags["run_dir"] == str(tmp_path / "ml")
+    history = client.get_metric_history(run.info.run_id, "original/loss")
+    assert sorted(m.step for m in history) == [1, 2, 3]
+    assert "retrain/val_acc" in run.data.metrics
+    forget_acc = frame[(frame.role == "unlearned") & (frame.metric == "forget_acc")].value.iloc[0]
+    assert run.data.metrics["unlearned/forget_acc"] == pytest.approx(forget_acc)
+
+
+def test_wandb_offline_run_lands_under_the_run_dir(run_pipeline, tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run_pipeline(["logger=wandb"], name="wb")
+    assert list((tmp_path / "wb" / "wandb").glob("offline-run-*"))
+
+
+def test_wandb_mode_is_checked_in_plan(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    # the mode is checked without importing wandb, so this runs where it is not installed
+    monkeypatch.setattr(importlib.util, "find_spec", lambda mod, *a: object() if mod == "wandb" else real(mod, *a))
+    assert build_logger({"name": "wandb"}, {"seed": 0}).mode == "offline"
+    with pytest.raises(ConfigError, match="logger.mode"):
+        build_logger({"name": "wandb", "mode": "cloud"}, {})
