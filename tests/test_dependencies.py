@@ -12,7 +12,8 @@ tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 ROOT = Path(__file__).resolve().parents[1]
 # Import names that differ from the distribution that provides them.
 DISTRIBUTION = {"yaml": "pyyaml", "sklearn": "scikit-learn", "hydra": "hydra-core", "PIL": "pillow",
-                "hydra_plugins": "hydra-core", "google": "protobuf", "torch_tb_profiler": "torch-tb-profiler"}
+                "hydra_plugins": "hydra-core", "google": "protobuf", "torch_tb_profiler": "torch-tb-profiler",
+                "mlflow": "mlflow-skinny"}  # the mlflow extra declares the skinny client
 
 
 def normalized(name: str) -> str:
