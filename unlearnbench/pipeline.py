@@ -35,6 +35,7 @@ from unlearnbench.evaluators.base import ROLES, metric_info
 from unlearnbench.evaluators.scores import per_example_scores, write_scores
 from unlearnbench.methods import UnlearnData, Unlearned, as_unlearned
 from unlearnbench.plan import Plan, plan, seed_everything
+from unlearnbench.references import REFERENCE_ROLES, ReferenceRows, reference_material
 from unlearnbench.registry import METHODS
 from unlearnbench.results import finished, metrics_frame, provenance, read_checked, write_atomic
 from unlearnbench.summary import summary_text
@@ -92,11 +93,11 @@ def run(cfg: DictConfig) -> RunResult:
     models = {"original": original, "retrain": oracle, "unlearned": result.model}
     seconds = {"original": None, "retrain": oracle_rec.seconds, "unlearned": unlearn_s}
     with ctx.timer("eval"):
-        by_role, scored = evaluate_stage(p, models, data, udata, forget, result, seconds, ctx)
+        by_role, scored, reused = evaluate_stage(p, models, data, udata, forget, result, seconds, ctx)
     records = {"original": original_rec, "oracle": oracle_rec}
     check_metrics(by_role)
     score_stage(out_dir, scored, forget)
-    frame = metrics_of(p, forget, by_role, result, records, unlearn_s, ctx)
+    frame = metrics_of(p, forget, by_role, result, records, unlearn_s, ctx, reused)
     save_outputs(p, out_dir, models, result, records, frame)
     write_atomic(frame, out_dir / "metrics.csv")
     log.info("finished; metrics.csv:\n%s", summary_text(frame, out_dir))
@@ -313,17 +314,37 @@ def evaluate_stage(p: Plan, models: Dict[str, nn.Module], data: DataBundle, udat
             check_outputs(sc.logits(split), STAGE_OF_ROLE[role], fix_key(p, role), split)
     ectx = EvalContext(run=ctx, scored=scored, timings=seconds, data=data, forget=forget,
                        method_stats=dict(result.stats))
+    refs = ReferenceRows(ctx.cache, reference_material(
+        p.evaluators, models, data.fingerprint(), forget.forget_idx, p.seed, p.recipe.cache_material(), ctx.device))
     spent = {ev.registry_name: 0.0 for ev in p.evaluators}
     for role in ("retrain", "original", "unlearned"):
-        ectx.results[role] = {}
-        for ev in p.evaluators:
-            started = time.perf_counter()
-            ectx.results[role].update(ev.evaluate(scored[role], ectx))
-            spent[ev.registry_name] += time.perf_counter() - started
-    log.info("evaluated 3 models: %s", ", ".join(f"{name} {s:.1f}s" for name, s in spent.items()))
+        stored = refs.load(role) if role in REFERENCE_ROLES else {}
+        fresh = evaluate_role(p.evaluators, scored[role], ectx, stored, spent)
+        if role in REFERENCE_ROLES and not stored:
+            refs.save(role, {ev.registry_name: fresh[ev.registry_name] for ev in p.evaluators
+                             if ev.reusable_reference})
+    log.info("evaluated 3 models: %s%s", ", ".join(f"{name} {s:.1f}s" for name, s in spent.items()),
+             "; original and oracle rows reused from the reference cache" if refs.all_hit else "")
     by_role = {role: ectx.results[role] for role in ROLES}
     by_role["unlearned"].update({f"method.{k}": float(v) for k, v in result.stats.items()})
-    return by_role, scored
+    return by_role, scored, refs.all_hit
+
+
+def evaluate_role(evaluators, model: Scored, ectx: EvalContext, stored: Dict[str, Dict[str, float]],
+                  spent: Dict[str, float]) -> Dict[str, Dict[str, float]]:
+    """Every evaluator on one role, in order, into ``ectx.results[role]``: reusable evaluators'
+    metrics from ``stored`` when there, the rest computed. Returns the computed ones by evaluator."""
+    ectx.results[model.role] = {}
+    fresh = {}
+    for ev in evaluators:
+        if ev.reusable_reference and ev.registry_name in stored:
+            ectx.results[model.role].update(stored[ev.registry_name])
+            continue
+        started = time.perf_counter()
+        fresh[ev.registry_name] = ev.evaluate(model, ectx)
+        ectx.results[model.role].update(fresh[ev.registry_name])
+        spent[ev.registry_name] += time.perf_counter() - started
+    return fresh
 
 
 def score_stage(out_dir: Path, scored: Dict[str, Scored], forget: ForgetSet) -> None:
@@ -348,8 +369,8 @@ def check_metrics(by_role: Dict[str, Dict[str, float]]) -> None:
         log.warning("undefined metrics (NaN by their definition): %s", ", ".join(undefined))
 
 
-def metrics_of(p: Plan, forget: ForgetSet, by_role, result: Unlearned,
-               records: Dict[str, TrainRecord], unlearn_s: float, ctx: RunContext) -> pd.DataFrame:
+def metrics_of(p: Plan, forget: ForgetSet, by_role, result: Unlearned, records: Dict[str, TrainRecord],
+               unlearn_s: float, ctx: RunContext, reference_hit: bool = False) -> pd.DataFrame:
     """metrics.csv rows: identity, (role, metric, value, convention), timings, provenance."""
     identity = {"experiment": p.experiment, "dataset": p.dataset["name"], "model": p.model["name"],
                 "forget": p.spec.describe(), "forget_size": int(forget.forget_idx.numel()),
@@ -368,6 +389,7 @@ def metrics_of(p: Plan, forget: ForgetSet, by_role, result: Unlearned,
         extra[f"{stage}_cache_key"] = rec.cache_key
     for stage, rec in records.items():
         extra[f"{stage}_cache_hit"] = rec.cache_hit
+    extra["reference_cache_hit"] = reference_hit  # original/oracle metrics reused (references.py)
     extra.update(provenance(device_name))
     conventions = {name: m.higher_is_better for name, m in metric_info().items()}
     return metrics_frame(identity, by_role, conventions, extra)

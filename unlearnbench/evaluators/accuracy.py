@@ -8,6 +8,7 @@ SPLITS = ("forget", "retain", "val", "test")
 
 @EVALUATORS.register("accuracy")
 class Accuracy(Evaluator):
+    reusable_reference = True
     metrics = {
         "forget_acc": Metric(None, "share of D_f classified correctly (fraction); closer to the oracle is better"),
         "retain_acc": Metric(True, "share of D_r classified correctly (fraction)"),
@@ -21,6 +22,7 @@ class Accuracy(Evaluator):
 
 @EVALUATORS.register("loss")
 class Loss(Evaluator):
+    reusable_reference = True
     metrics = {
         "forget_loss": Metric(None, "mean cross-entropy on D_f (nats); closer to the oracle is better"),
         "retain_loss": Metric(False, "mean cross-entropy on D_r (nats)"),

@@ -118,6 +118,12 @@ class Evaluator:
     # Evaluators whose metrics this one reads from ``ctx.results``; they must come earlier
     # in ``eval.evaluators`` (checked when the evaluators are built, before any training).
     requires: Tuple[str, ...] = ()
+    # True when this evaluator's metrics on the original and the oracle depend only on those
+    # two models, the data, the forget set, the seed and its parameters, and evaluating them
+    # leaves no state or global random draws behind: they are then computed once and reused
+    # by every run that shares them (unlearnbench/references.py).
+    reusable_reference: bool = False
+    spec: Dict[str, Any] = {}  # name and parameters it was built with (set by build_evaluators)
 
     def evaluate(self, model: Scored, ctx: EvalContext) -> Dict[str, float]:
         raise NotImplementedError
@@ -134,7 +140,9 @@ def build_evaluators(names: Sequence[Any], params: Optional[Dict[str, Dict[str, 
     params = dict(params or {})
     out: List[Evaluator] = []
     for name in names:
-        ev = EVALUATORS.build({"name": name, **(params.pop(name, {}) or {})}, f"eval.params.{name}")
+        spec = {"name": name, **(params.pop(name, {}) or {})}
+        ev = EVALUATORS.build(dict(spec), f"eval.params.{name}")
+        ev.spec = spec
         missing = [r for r in ev.requires if r not in [e.registry_name for e in out]]
         if missing:
             raise ConfigError("eval.evaluators", f"evaluator '{name}' reads the metrics of "

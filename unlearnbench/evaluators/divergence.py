@@ -47,6 +47,7 @@ def zero_retrain_forgetting(logits: Tensor, teacher_logits: Tensor) -> float:
 
 @EVALUATORS.register("js_to_oracle")
 class JsToOracle(Evaluator):
+    reusable_reference = True
     metrics = {f"js_to_oracle_{s}": Metric(False, f"mean per-example Jensen-Shannon divergence (nats, ≤ ln 2) "
                                                   f"between this model's and the oracle's softmax on D_{s[0]}; "
                                                   "0 = oracle")
@@ -59,6 +60,7 @@ class JsToOracle(Evaluator):
 
 @EVALUATORS.register("zrf")
 class ZeroRetrainForgetting(Evaluator):
+    reusable_reference = True
     metrics = {"zrf": Metric(None, "Chundawat et al.'s ZRF: 1 − mean JS (nats) between this model's and a "
                                    "randomly initialised model's softmax on D_f, in [1 − ln 2, 1]; closer to "
                                    "the oracle is better")}

@@ -28,6 +28,7 @@ def loss_auc(member_losses: np.ndarray, nonmember_losses: np.ndarray) -> float:
 
 @EVALUATORS.register("mia_loss")
 class MiaLoss(Evaluator):
+    reusable_reference = True
     metrics = {
         "mia_loss_auc": Metric(None, "ROC-AUC of −loss separating D_f (members) from D_t; "
                                      "0.5 = indistinguishable, closer to the oracle is better"),

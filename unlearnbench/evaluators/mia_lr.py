@@ -57,6 +57,7 @@ class MiaLr(Evaluator):
         test_size: held-out share of each split (kit: sklearn's default 0.1).
     """
 
+    reusable_reference = True
     metrics = {
         "mia_loss_lr_acc": Metric(None, "NeurIPS'23-kit MIA: mean CV accuracy of logistic regression "
                                         "on per-example loss, D_f (1) vs D_t (0), balanced; ideal 0.5"),

@@ -53,6 +53,7 @@ class MiaSvc(Evaluator):
         C: the SVC's regularisation (SalUn: 3).
     """
 
+    reusable_reference = True
     metrics = {
         "mia_svc_efficacy": Metric(None, "SalUn MIA-Efficacy: share of D_f an RBF SVC(C=3) on "
                                          "true-label confidence (|D_t| retain members vs D_t) "

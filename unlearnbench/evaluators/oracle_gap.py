@@ -8,6 +8,7 @@ GAP_SPLITS = ("forget", "retain", "test")
 
 @EVALUATORS.register("oracle_gap")
 class OracleGap(Evaluator):
+    reusable_reference = True
     metrics = {
         **{f"{s}_acc_gap": Metric(False, f"|{s}_acc(θ) − {s}_acc(θ_r)| (fraction); 0 = oracle")
            for s in GAP_SPLITS},
@@ -29,6 +30,7 @@ class AvgGap(Evaluator):
     """
 
     requires = ("mia_svc",)
+    reusable_reference = True
     metrics = {
         "mia_svc_efficacy_gap": Metric(False, "|mia_svc_efficacy(θ) − mia_svc_efficacy(θ_r)| (fraction); 0 = oracle"),
         "avg_gap": Metric(False, "SalUn Avg.Gap: mean of the forget/retain/test accuracy gaps and the "

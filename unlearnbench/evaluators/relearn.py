@@ -18,10 +18,12 @@ import copy
 from dataclasses import replace
 from typing import List, Optional
 
+import torch
 from torch import nn
 
 from unlearnbench.data.bundle import Split
 from unlearnbench.engine import RunContext, batches, make_optimizer, predict, train_loop
+from unlearnbench.engine.context import stream_seed
 from unlearnbench.engine.loop import cross_entropy
 from unlearnbench.errors import ConfigError
 from unlearnbench.evaluators.base import Evaluator, Metric
@@ -47,12 +49,18 @@ def relearn_curve(model: nn.Module, forget: Split, target: float, max_epochs: in
     opt = make_optimizer(model.parameters(), recipe, lr)
     gen = ctx.generator("relearn_batches")
     loss = cross_entropy()
-    for _ in range(max_epochs):
-        train_loop(model, lambda _: batches(forget, batch_size or recipe.batch_size, gen,
-                                            max_batches=recipe.max_batches), loss, opt, 1, ctx, "relearn")
-        accuracies.append(_accuracy(model, forget, ctx))
-        if accuracies[-1] >= target:
-            break
+    # Dropout draws from a stream of its own, not the global RNG: every role relearns under
+    # the same draws, and a role whose metrics come from the reference cache (not evaluated
+    # here) cannot shift the draws of the roles evaluated after it.
+    devices = [ctx.device] if ctx.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(stream_seed(ctx.seed, "relearn_dropout"))
+        for _ in range(max_epochs):
+            train_loop(model, lambda _: batches(forget, batch_size or recipe.batch_size, gen,
+                                                max_batches=recipe.max_batches), loss, opt, 1, ctx, "relearn")
+            accuracies.append(_accuracy(model, forget, ctx))
+            if accuracies[-1] >= target:
+                break
     return accuracies
 
 
@@ -62,6 +70,7 @@ def _accuracy(model: nn.Module, split: Split, ctx: RunContext) -> float:
 
 @EVALUATORS.register("relearn_epochs")
 class RelearnEpochs(Evaluator):
+    reusable_reference = True
     metrics = {"relearn_epochs": Metric(None, "epochs of finetuning on D_f until forget accuracy ≥ the original's "
                                               "(0 = already there; max_epochs + 1 = not within the cap); "
                                               "closer to the oracle is better")}

@@ -63,6 +63,7 @@ class Perturbed:
 
 @EVALUATORS.register("spd")
 class SpdUnlearningDegree(Evaluator):
+    reusable_reference = True
     metrics = {
         "spd_forget_acc": Metric(None, "accuracy on D_f' (SPD-GAN-perturbed forget set, fraction); "
                                        "closer to the oracle is better"),

@@ -26,6 +26,7 @@ def _acc_gap(model, ctx, split: str) -> float:
 
 @EVALUATORS.register("tow")
 class TugOfWar(Evaluator):
+    reusable_reference = True
     metrics = {
         "tow": Metric(True, "RUM tug of war: (1−|RA−RA_r|)(1−|FA−FA_r|)(1−|TA−TA_r|), accuracies "
                             "as fractions; 1 = oracle"),
@@ -40,6 +41,7 @@ class TugOfWarMia(Evaluator):
     """ToW with the forget-accuracy factor replaced by the SalUn MIA-Efficacy gap."""
 
     requires = ("mia_svc",)
+    reusable_reference = True
     metrics = {
         "tow_mia": Metric(True, "(1−|RA−RA_r|)(1−|MIA−MIA_r|)(1−|TA−TA_r|) with MIA = "
                                 "mia_svc_efficacy (fraction); 1 = oracle"),

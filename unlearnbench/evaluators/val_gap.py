@@ -18,6 +18,7 @@ def mia_loss_val_auc(model) -> float:
 
 @EVALUATORS.register("val_gap")
 class ValGap(Evaluator):
+    reusable_reference = True
     metrics = {
         "mia_loss_val_auc": Metric(None, "ROC-AUC of −loss separating D_f (members) from the validation "
                                          "split; closer to the oracle is better"),

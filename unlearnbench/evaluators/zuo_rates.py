@@ -33,6 +33,7 @@ def conditional_rate(reference: torch.Tensor, event: torch.Tensor) -> float:
 
 @EVALUATORS.register("zuo_rates")
 class ZuoRates(Evaluator):
+    reusable_reference = True
     metrics = {
         "forgetting_rate": Metric(None, "Zuo et al. [reconstructed] (FA_o − FA)/FA_o vs the original; "
                                         "original 0, closer to the oracle is better"),
