@@ -128,7 +128,7 @@ table-lightweight: ## Lightweight (reconstruction): speed-up over retraining on 
 
 # ---- tuned baselines: every method tuned against the oracle on seed $(TUNE_SEED), reported on other seeds.
 TUNE = HYDRA_FULL_ERROR=1 $(PY) -m unlearnbench.tuning.cli
-TUNE_METHODS ?= finetune gradient_ascent negrad_plus random_label l1_sparse salun scrub ssd topk randomk del lightweight nabla_tau
+TUNE_METHODS ?= finetune gradient_ascent negrad_plus random_label l1_sparse salun scrub ssd bad_teacher unsir scar sfron eu_k cf_k topk randomk del lightweight nabla_tau
 TRIALS ?= 20
 TUNE_SEED ?= 0
 EVAL_SEEDS ?= 1,2,3

@@ -98,6 +98,33 @@ def test_klom_by_hand():
     assert st.klom(p, q_missing) == pytest.approx([0.5 * math.log(0.5 / qs[0]) + 0.5 * math.log(0.5 / qs[1])])
 
 
+def test_permutation_null_by_hand():
+    """fn = the first group's value: over re-partitions of {0, 1} it is 0 or 1 half the time."""
+    a, b = np.zeros((1, 3)), np.ones((1, 3))
+    null = st.permutation_null(lambda x, y: x[0], a, b, rounds=4000, seed=1)
+    assert null == pytest.approx([0.5] * 3, abs=0.03)
+    again = st.permutation_null(lambda x, y: x[0], a, b, rounds=4000, seed=1)
+    assert np.array_equal(null, again)  # seeded
+
+
+def test_calibrated_klom_and_epsilon_put_exchangeable_populations_at_their_ideal():
+    """8 + 8 draws of one population: raw binned KL and ε sit far from their ideal (the
+    finite-population floor); the permutation-calibrated forms read ≈ 0 and ≈ 1, while a
+    shifted population stays clearly away from them."""
+    rng = np.random.default_rng(0)
+    centre = rng.normal(size=(1, 400)) * 3
+    a, b = centre + rng.normal(size=(8, 400)), centre + rng.normal(size=(8, 400))
+    raw = st.klom(a, b)
+    excess = raw - st.permutation_null(st.klom, a, b, rounds=30)
+    assert raw.mean() > 1.0 and abs(excess.mean()) < 0.1 * raw.mean()
+    shifted = b + 4.0  # 4 σ: the ε bound needs a clear shift with 8 models a side
+    assert (st.klom(a, shifted) - st.permutation_null(st.klom, a, shifted, rounds=30)).mean() > 1.0
+    points = lambda x, y: st.epsilon_points(st.per_example_epsilon(x, y), 8)
+    assert points(a, b).mean() < 0.5  # raw ε forget score far below its maximum of 1
+    assert points(a, b).mean() / st.permutation_null(points, a, b, rounds=30).mean() == pytest.approx(1, abs=0.1)
+    assert points(a, shifted).mean() / st.permutation_null(points, a, shifted, rounds=30).mean() < 0.5
+
+
 # ----------------------------------------------------------------------------- the command
 
 def _fake_run(root, method, seed, forget_seed=0, epochs=60, k_examples=60):
@@ -147,6 +174,9 @@ def test_audit_calibration_rows_and_retrain_equals_the_null(tmp_path):
     assert retrain.pop("mia_loss_auc_delta") == (0.0, 0.0, 0.0) and retrain == null.stats
     assert "U-LiRA" in rows["noisy"].per_example_verdict
     assert rows["noisy"].stats["eps_forget_score"][0] < null.stats["eps_forget_score"][0]
+    for name, ideal in (("eps_forget_score_calibrated", 1.0), ("klom_forget_excess", 0.0)):
+        assert null.stats[name][1] <= ideal <= null.stats[name][2], name  # the calibrated null holds
+    assert {"ε", "KLOM"} <= set(rows["noisy"].per_example_verdict)
 
 
 def test_audit_cli_writes_table_csv_and_plot(tmp_path, capsys):

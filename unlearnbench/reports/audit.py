@@ -33,7 +33,10 @@ SPLITS = ("forget", "retain", "test")
 POPULATION_MIAS = ("mia_loss_auc", "mia_svc_efficacy")
 NULL, ALTERNATIVE = "oracle vs oracle (null)", "original vs oracle"
 # The statistics whose CI decides "separated from the oracle".
-VERDICT_STATS = {"ulira_auc": "U-LiRA", "eps_forget_score": "ε", "klom_forget_mean": "KLOM"}
+# ε and KLOM through their permutation-calibrated forms: raw, both sit far from their ideal
+# at small K even for two oracle populations (audit_stats.permutation_null).
+VERDICT_STATS = {"ulira_auc": "U-LiRA", "eps_forget_score_calibrated": "ε", "klom_forget_excess": "KLOM"}
+IDEALS = {"ulira_auc": 0.5, "eps_forget_score_calibrated": 1.0, "klom_forget_excess": 0.0}
 
 
 @dataclass
@@ -42,6 +45,8 @@ class Options:
     pooled: bool = True          # one U-LiRA variance per population, pooled over examples
     rounds: int = 1000           # bootstrap resamples of the examples
     level: float = 0.95
+    permutations: int = 24       # random re-partitions of the pooled models for the ε/KLOM null (in all)
+    partitions: int = 4          # splits of the seeds into halves each row averages over (both ways)
 
 
 @dataclass
@@ -63,10 +68,19 @@ def halves(k: int) -> Tuple[np.ndarray, np.ndarray]:
     return np.arange(0, 2 * m, 2), np.arange(1, 2 * m, 2)
 
 
-def directions(k: int):
-    """The two comparisons of a row: (A's half, B's half) = (H1, H2) and (H2, H1)."""
-    h1, h2 = halves(k)
-    return ((h1, h2), (h2, h1))
+def directions(k: int, partitions: int = 1) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """The comparisons of a row, (A's half, B's half): each of ``partitions`` splits of the
+    seeds into two halves (the first interleaved, the others random, seeded) used both ways.
+
+    Halves are disjoint in seeds, so an unlearned model never meets the oracle that shares
+    its seed. More partitions average the statistic over more draws of which models meet."""
+    m = k // 2
+    parts = [halves(k)]
+    rng = np.random.default_rng(0)
+    for _ in range(partitions - 1):
+        order = rng.permutation(2 * m)
+        parts.append((np.sort(order[:m]), np.sort(order[m:])))
+    return [pair for h1, h2 in parts for pair in ((h1, h2), (h2, h1))]
 
 
 def _ulira(a: np.ndarray, b: np.ndarray, opts: Options):
@@ -77,7 +91,7 @@ def _ulira(a: np.ndarray, b: np.ndarray, opts: Options):
     if not 2 <= folds <= m:
         fail(f"--folds must be in [2, {m}] (models per half of {len(a)} seeds), got {folds}")
     aucs, pos, neg = [], [], []
-    for ha, hb in directions(len(a)):
+    for ha, hb in directions(len(a), opts.partitions):
         sa, sb = st.ulira_scores(a[ha], b[hb], folds, opts.pooled)
         aucs.append(st.ulira_auc(sa, sb, folds))
         pos.append(sa)
@@ -86,8 +100,18 @@ def _ulira(a: np.ndarray, b: np.ndarray, opts: Options):
     return np.mean(aucs, 0), np.concatenate(pos), np.concatenate(neg)
 
 
-def _both_ways(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.mean([fn(a[ha], b[hb]) for ha, hb in directions(len(a))], 0)
+def _both_ways(fn, a: np.ndarray, b: np.ndarray, opts: Options) -> np.ndarray:
+    """``fn`` per example, averaged over the row's comparisons."""
+    return np.mean([fn(a[ha], b[hb]) for ha, hb in directions(len(a), opts.partitions)], 0)
+
+
+def _null_both_ways(fn, a: np.ndarray, b: np.ndarray, opts: Options) -> np.ndarray:
+    """``fn``'s permutation null per example over the same comparisons (``opts.permutations``
+    re-partitions in all, spread over them)."""
+    pairs = directions(len(a), opts.partitions)
+    rounds = max(1, math.ceil(opts.permutations / len(pairs)))
+    return np.mean([st.permutation_null(fn, a[ha], b[hb], rounds, seed=i)
+                    for i, (ha, hb) in enumerate(pairs)], 0)
 
 
 def audit_row(label: str, kind: str, a: Dict[str, np.ndarray], b: Dict[str, np.ndarray],
@@ -96,12 +120,15 @@ def audit_row(label: str, kind: str, a: Dict[str, np.ndarray], b: Dict[str, np.n
     k = len(a["forget"])
     m = k // 2
     fold_auc, pos, neg = _ulira(a["forget"], b["forget"], opts)
-    eps = [st.per_example_epsilon(a["forget"][ha], b["forget"][hb]) for ha, hb in directions(k)]
+    eps = [st.per_example_epsilon(a["forget"][ha], b["forget"][hb]) for ha, hb in directions(k, opts.partitions)]
     points = np.mean([st.epsilon_points(e, m) for e in eps], 0)  # each comparison scored, then averaged
+    points_of = lambda x, y: st.epsilon_points(st.per_example_epsilon(x, y), m)
     row = Row(label, kind, k, {"ulira_auc": fold_auc.mean(0), "ulira_fold_auc": fold_auc,
-                               "epsilon": np.mean(eps, 0), "eps_points": points})
+                               "epsilon": np.mean(eps, 0), "eps_points": points,
+                               "eps_points_null": _null_both_ways(points_of, a["forget"], b["forget"], opts)})
     for split in SPLITS:
-        row.per_example[f"klom_{split}"] = _both_ways(st.klom, a[split], b[split])
+        row.per_example[f"klom_{split}"] = _both_ways(st.klom, a[split], b[split], opts)
+        row.per_example[f"klom_{split}_null"] = _null_both_ways(st.klom, a[split], b[split], opts)
     _summarise(row, pos, neg, utility, opts)
     return row
 
@@ -126,9 +153,16 @@ def _summarise(row: Row, pos: np.ndarray, neg: np.ndarray, utility: float, opts:
     stat("eps_forget_score", row.per_example["eps_points"], mean)
     value, lo, hi = row.stats["eps_forget_score"]
     row.stats["eps_score"] = (value * utility, lo * utility, hi * utility)
+    # ratio of means, examples resampled jointly in numerator and denominator
+    both = np.stack([row.per_example["eps_points"], row.per_example["eps_points_null"]], 1)
+    ratio = lambda v: np.mean(v[..., 0], 0) / np.mean(v[..., 1], 0)
+    idx = st.bootstrap_indices(len(both), opts.rounds)
+    row.stats["eps_forget_score_calibrated"] = (float(ratio(both)),
+                                                *st.percentile_ci(ratio(both[idx].transpose(1, 0, 2)), opts.level))
     for split in SPLITS:
         stat(f"klom_{split}_mean", row.per_example[f"klom_{split}"], mean)
         stat(f"klom_{split}_p95", row.per_example[f"klom_{split}"], p95)
+        stat(f"klom_{split}_excess", row.per_example[f"klom_{split}"] - row.per_example[f"klom_{split}_null"], mean)
 
 
 def _flat_resample(scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -151,11 +185,11 @@ def population_mia(runs: Sequence[Run], role: str, level: float) -> Dict[str, Tu
     return out
 
 
-def _utility(runs: Sequence[Run], role_a: str) -> float:
+def _utility(runs: Sequence[Run], role_a: str, partitions: int) -> float:
     """The challenge's utility factor (RA_A / RA_B)(TA_A / TA_B), accuracies averaged over
-    the models each half-comparison uses (both directions)."""
+    the models each half-comparison uses."""
     out = []
-    for ha, hb in directions(len(runs)):
+    for ha, hb in directions(len(runs), partitions):
         ratio = 1.0
         for split in ("retain", "test"):
             acc_a = np.mean([runs[i].metric(role_a, f"{split}_acc") for i in ha])
@@ -179,13 +213,13 @@ def audit(runs: Sequence[Run], min_seeds: int = 8, opts: Optional[Options] = Non
         by_seed.setdefault(r.seed, r)
     reference = Population("reference", [by_seed[s] for s in sorted(by_seed)])
     oracle = _margins(reference, "retrain")
-    rows = [audit_row(NULL, "calibration", oracle, oracle, _utility(reference.runs, "retrain"), opts),
+    rows = [audit_row(NULL, "calibration", oracle, oracle, _utility(reference.runs, "retrain", opts.partitions), opts),
             audit_row(ALTERNATIVE, "calibration", _margins(reference, "original"), oracle,
-                      _utility(reference.runs, "original"), opts)]
+                      _utility(reference.runs, "original", opts.partitions), opts)]
     rows[1].stats.update(population_mia(reference.runs, "original", opts.level))
     for pop in pops:
         row = audit_row(pop.label, "method", _margins(pop, "unlearned"), _margins(pop, "retrain"),
-                        _utility(pop.runs, "unlearned"), opts)
+                        _utility(pop.runs, "unlearned", opts.partitions), opts)
         row.stats.update(population_mia(pop.runs, "unlearned", opts.level))
         rows.append(row)
     _verdicts(rows)
@@ -208,17 +242,20 @@ def _verdicts(rows: List[Row]) -> None:
 
 
 def calibration_notes(rows: List[Row]) -> List[str]:
-    """Whether the calibration rows hold: the null at each statistic's ideal value within
-    its CI (reported, not hidden, when it is not), the original separated."""
+    """Whether the calibration rows hold: the null at each verdict statistic's ideal value
+    within its CI (reported, not hidden, when it is not), the original separated; and the
+    raw ε and KLOM floors at this K, which the calibrated forms remove."""
     null, alt = rows[0], rows[1]
-    ideals = {"ulira_auc": 0.5, "eps_forget_score": 1.0, "klom_forget_mean": 0.0}
     notes = []
-    for name, ideal in ideals.items():
+    for name, ideal in IDEALS.items():
         v, lo, hi = null.stats[name]
         held = lo <= ideal <= hi
         notes.append(f"null {name}: {v:.3f} [{lo:.3f}, {hi:.3f}], ideal {ideal:g}: "
-                     + ("at its ideal within the CI" if held else
-                        "NOT at its ideal (finite-population floor at this K: read method rows against the null row)"))
+                     + ("at its ideal within the CI" if held else "NOT at its ideal"))
+    raw = {name: null.stats[name][0] for name in ("eps_forget_score", "klom_forget_mean")}
+    notes.append(f"raw null at K = {null.k} (the floors the calibrated forms divide/subtract out): "
+                 f"eps_forget_score {raw['eps_forget_score']:.3f} (ideal 1), "
+                 f"klom_forget_mean {raw['klom_forget_mean']:.3f} nats (ideal 0)")
     notes.append(f"original vs oracle separated by: {', '.join(alt.per_example_verdict) or 'NOTHING (the testbed has no signal)'}")
     return notes
 
@@ -226,9 +263,12 @@ def calibration_notes(rows: List[Row]) -> List[str]:
 # ----------------------------------------------------------------------------- output
 
 COLUMNS = [("ulira_auc", "U-LiRA AUC"), ("ulira_tpr@1%", "TPR@1%FPR"), ("ulira_tpr@5%", "TPR@5%FPR"),
-           ("eps_forget_score", "ε forget score"), ("eps_score", "ε score (×utility)"),
-           ("klom_forget_mean", "KLOM forget mean"), ("klom_forget_p95", "KLOM forget p95"),
-           ("klom_retain_mean", "KLOM retain mean"), ("klom_test_mean", "KLOM test mean"),
+           ("eps_forget_score", "ε forget score"), ("eps_forget_score_calibrated", "ε forget score ÷ null"),
+           ("eps_score", "ε score (×utility)"),
+           ("klom_forget_mean", "KLOM forget mean"), ("klom_forget_excess", "KLOM forget − null"),
+           ("klom_forget_p95", "KLOM forget p95"),
+           ("klom_retain_mean", "KLOM retain mean"), ("klom_retain_excess", "KLOM retain − null"),
+           ("klom_test_mean", "KLOM test mean"), ("klom_test_excess", "KLOM test − null"),
            ("mia_loss_auc_delta", "Δ mia_loss_auc"), ("mia_svc_efficacy_delta", "Δ mia_svc_efficacy")]
 
 
@@ -321,6 +361,10 @@ def parser() -> argparse.ArgumentParser:
                    help="U-LiRA: a variance per example instead of one pooled over examples")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the examples")
     p.add_argument("--level", type=float, default=0.95, help="CI coverage")
+    p.add_argument("--permutations", type=int, default=24,
+                   help="random re-partitions of the pooled models for the ε and KLOM nulls (in all)")
+    p.add_argument("--partitions", type=int, default=4,
+                   help="splits of the seeds into halves that every row averages over (each used both ways)")
     p.add_argument("--format", choices=["markdown", "latex", "csv"], default="markdown")
     p.add_argument("--digits", type=int, default=3)
     p.add_argument("--out", type=Path, help="write the table here instead of stdout")
@@ -333,7 +377,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser().parse_args(argv)
     if args.min_seeds < 4:
         fail("--min-seeds must be at least 4 (two models per half)")
-    opts = Options(args.folds, not args.per_example_variance, args.bootstrap, args.level)
+    if args.permutations < 1 or args.partitions < 1:
+        fail("--permutations and --partitions must be at least 1")
+    opts = Options(args.folds, not args.per_example_variance, args.bootstrap, args.level,
+                   args.permutations, args.partitions)
     rows = audit(find_runs(args.paths), args.min_seeds, opts)
     frame = wide_table(rows, args.digits)
     text = {"markdown": to_markdown, "latex": to_latex,
