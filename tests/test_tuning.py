@@ -169,6 +169,27 @@ def test_three_trials_write_best_yaml_and_a_rerun_resumes_the_study(tmp_path):
     assert OmegaConf.to_container(cfg.method)["lr"] == tuned["params"]["method.lr"]
 
 
+def test_a_diverging_trial_fails_and_tuning_goes_on(tmp_path):
+    """lr 1e30 makes gradient ascent blow up (Diverged, nothing written); that trial is FAILED
+    with the reason kept, it does not count, and the study still completes its budget."""
+    optuna = pytest.importorskip("optuna")
+    from unlearnbench.tuning.cli import tune
+
+    space = tmp_path / "space.yaml"
+    space.write_text("params:\n  method.lr: choice(1e30, 1e-4)\n")
+    args = tune_args(tmp_path, 2)
+    args.search, args.startup_trials = space, 10
+    best = tune(args)
+    storage = f"sqlite:///{tmp_path / 'tune' / 'optuna.db'}"
+    (name,) = optuna.get_all_study_names(storage)
+    trials = optuna.load_study(study_name=name, storage=storage).trials
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert failed and all(t.params["method.lr"] == 1e30 and "diverged" in t.user_attrs["diverged"]
+                          for t in failed)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 2
+    assert read_tuned(str(best))["params"] == {"method.lr": 1e-4}
+
+
 def test_closer_to_oracle_metrics_cannot_be_an_objective():
     pytest.importorskip("optuna")
     from unlearnbench.tuning.cli import direction_of

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from omegaconf import OmegaConf
 
-from unlearnbench.errors import ConfigError
+from unlearnbench.errors import ConfigError, Diverged
 
 log = logging.getLogger("unlearnbench.tune")
 # Keys that choose where things go or how they print, never what a trial computes.
@@ -105,7 +105,11 @@ def make_objective(base: List[str], dists: Dict[str, Any]):
 
     def objective(trial) -> float:
         params = {key: suggest(trial, key, dist) for key, dist in dists.items()}
-        result = run(base + [f"{k}={override_value(v)}" for k, v in params.items()])
+        try:
+            result = run(base + [f"{k}={override_value(v)}" for k, v in params.items()])
+        except Diverged as err:  # a legitimate outcome of these values: the trial FAILS, tuning goes on
+            trial.set_user_attr("diverged", str(err))
+            raise
         trial.set_user_attr("run_dir", str(result.run_dir))
         trial.set_user_attr("reused_finished_run", bool(result.skipped))
         if result.objective is None:
@@ -135,7 +139,7 @@ def optimise(study, objective, trials: int) -> None:
     if missing <= 0:
         log.info("study %s already holds %d complete trials", study.study_name, trials)
         return
-    study.optimize(objective, n_trials=2 * missing,
+    study.optimize(objective, n_trials=2 * missing, catch=(Diverged,),
                    callbacks=[MaxTrialsCallback(trials, states=(TrialState.COMPLETE,))])
 
 
