@@ -11,7 +11,6 @@ agree exactly (std 0) from failing on float noise between machines.
 from __future__ import annotations
 
 import argparse
-import subprocess
 from typing import Optional, Sequence
 
 import pandas as pd
@@ -34,12 +33,14 @@ def expect_frame(t: Table, k: float = K, floor: float = FLOOR, source: str = "")
     return out
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+def runs_commits(runs: pd.DataFrame) -> str:
+    """The commits the runs recorded in metrics.csv (short; ``-dirty`` kept: uncommitted
+    changes were present while they ran), not this checkout's HEAD."""
+    if "git_commit" not in runs:
         return "unknown"
+    short = sorted({str(c)[:7] + ("-dirty" if str(c).endswith("-dirty") else "")
+                    for c in runs["git_commit"].dropna()})
+    return " ".join(short) or "unknown"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -54,8 +55,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser.parse_args(argv)
 
     split = lambda text: [s for s in text.split(",") if s]  # noqa: E731
-    t = Table(load_runs(args.paths), split(args.rows), split(args.cols), split(args.metrics))
-    frame = expect_frame(t, args.k, args.floor, f"measured at {git_commit()}:")
+    runs = load_runs(args.paths)
+    t = Table(runs, split(args.rows), split(args.cols), split(args.metrics))
+    frame = expect_frame(t, args.k, args.floor, f"measured at {runs_commits(runs)}:")
     frame.to_csv(args.out, index=False)
     print(f"wrote {args.out}: {len(frame)} cells")
 
