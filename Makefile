@@ -118,8 +118,10 @@ table-salun: ## SalUn (ICLR'24) Table 1 setting: CIFAR-10 10% random and one cla
 	$(call reference_check,salun,$(TABLES)/salun --rows method --cols experiment)
 
 table-zuo: ## Zuo et al. (reconstruction): Top-K vs Random-k on CIFAR-10 with FR/MRR and SPD-GAN (needs CIFAR-10)
-	$(RUN) -m experiment=zuo_cifar10_topk eval=zuo seed=$(SEEDS) output_root=$(TABLES)/zuo $(SHARED) method=original,retrain,finetune,topk,randomk
-	$(COMPARE) $(TABLES)/zuo --rows method --metrics forgetting_rate,memory_retention_rate,spd_unlearning_degree_norm,speedup_vs_retrain --out $(TABLES)/zuo.md
+	$(RUN) -m experiment=zuo_cifar10_topk eval=zuo eval.params.spd.spd_mode=evaluate,inject seed=$(SEEDS) output_root=$(TABLES)/zuo $(SHARED) \
+	  method=original,retrain,finetune,topk,randomk
+	$(COMPARE) $(TABLES)/zuo --rows method --cols eval.params.spd.spd_mode \
+	  --metrics forgetting_rate,memory_retention_rate,spd_unlearning_degree_norm,speedup_vs_retrain --out $(TABLES)/zuo.md
 	$(PY) scripts/table_notes.py zuo >> $(TABLES)/zuo.md
 
 table-lightweight: ## Lightweight (reconstruction): speed-up over retraining on Fashion-MNIST (offline)
