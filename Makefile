@@ -161,7 +161,10 @@ audit-fashion: ## U-LiRA, ε-score and KLOM over 16 seeds on the Fashion-MNIST a
 	  seed=$(AUDIT_SEEDS) output_root=$(AUDIT) $(SHARED) method=original,retrain,finetune,nabla_tau,del,topk
 	$(PY) -m unlearnbench.reports.audit $(AUDIT)/runs --out $(AUDIT)/audit.md --csv $(AUDIT)/audit.csv --plot $(AUDIT)/audit.png
 
+recipes: ## docs/recipes.md: every paper preset x pinned baseline, the composed recipe beside its official-code source
+	$(PY) scripts/recipe_table.py > docs/recipes.md
+
 clean: ## remove run dirs and the model cache under outputs/
 	rm -rf outputs/runs outputs/cache outputs/multirun
 
-.PHONY: audit-fashion test-slurm slurm-stop tune-fashion table-fashion table-peers fashion-expect check-fashion table-salun table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean
+.PHONY: recipes audit-fashion test-slurm slurm-stop tune-fashion table-fashion table-peers fashion-expect check-fashion table-salun table-del table-nabla-tau table-zuo table-lightweight help install test test-slow test-gpu run smoke fashion sweep-example bench compare cache-list cache-du clean
