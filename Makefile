@@ -81,9 +81,8 @@ fashion-expect: ## rewrite conf/table/fashion.expect.csv from the 3-seed runs of
 	$(PY) scripts/expect_from_runs.py $(TABLES)/fashion --rows method --cols forget --metrics $(FASHION_METRICS) --out $(FASHION_EXPECT)
 
 # The check's slice is whatever conf/table/fashion.expect.csv pins: its methods and forget sets, seed 0.
-CHECK_METHODS = $(shell tail -n +2 $(FASHION_EXPECT) | cut -d, -f1 | sort -u | paste -sd, -)
-LPAREN := (
-CHECK_FORGETS = $(shell tail -n +2 $(FASHION_EXPECT) | cut -d, -f2 | cut -d'$(LPAREN)' -f1 | sort -u | paste -sd, -)
+CHECK_METHODS = $(shell $(PY) scripts/expect_keys.py $(FASHION_EXPECT) method)
+CHECK_FORGETS = $(shell $(PY) scripts/expect_keys.py $(FASHION_EXPECT) forget)
 
 check-fashion: ## re-run seed 0 of the Fashion table's pinned cells from scratch (1 thread) and check them against conf/table/fashion.expect.csv
 	rm -rf outputs/check/fashion
