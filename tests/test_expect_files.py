@@ -103,3 +103,16 @@ def test_salun_reference_check_passes_its_values_and_catches_a_shift(tmp_path, c
         main([str(_runs_at(tmp_path / "wrong", frame, shift=(cell, 0.02)))] + argv)  # 2 pp > 1 pp
     assert exit_.value.code == 1
     assert "| salun | salun_cifar10_random10 | mia_svc_efficacy | 0.1439 | 0.0100 | 0.1639 |" in capsys.readouterr().out
+
+
+def test_check_fashion_sweeps_every_pinned_method_and_forget_set():
+    """make check-fashion builds its sweep from the expect file with scripts/expect_keys.py;
+    forget descriptions hold commas and brackets, so a naive cut would mangle them."""
+    import runpy
+
+    keys = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "expect_keys.py"))["keys"]
+    path = Path(config_dir()) / "table" / "fashion.expect.csv"
+    frame = pd.read_csv(path)
+    assert keys(str(path), "method").split(",") == sorted(frame.method.unique())
+    forgets = keys(str(path), "forget").split(",")
+    assert forgets == sorted({f.split("(")[0] for f in frame.forget}) and all(f in FORGET_SPECS.names() for f in forgets)
