@@ -31,6 +31,10 @@ def test_reused_rows_are_bit_identical_to_computed_ones(run_pipeline, tmp_path, 
     pd.testing.assert_series_equal(_values(reused), _values(fresh))  # every role, exact
     refs = list(ModelCache(tmp_path / "shared").entries(STAGE))
     assert len(refs) == 2  # one per reference role, listed (and cleared) like model entries
+    from unlearnbench.cache_cli import _describe
+
+    assert sorted(_describe(e).split(" metrics")[0] for e in refs) == ["original", "retrain"]
+    assert all("of 14 evaluators seed=0" in _describe(e) for e in refs)  # the listed ones but efficiency
 
 
 def test_efficiency_is_never_reused(run_pipeline, tmp_path, one_thread):

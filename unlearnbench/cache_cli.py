@@ -38,6 +38,9 @@ def _age_days(entry: Entry, now: float) -> float:
 
 def _describe(entry: Entry) -> str:
     material = entry.meta.get("material", {})
+    if entry.stage == "reference":  # an original's or oracle's metrics (unlearnbench/references.py)
+        names = [e.get("name", "?") for e in material.get("evaluators", [])]
+        return f"{entry.meta.get('role', '?')} metrics of {len(names)} evaluators seed={material.get('seed', '?')}"
     proxy = material.get("proxy")  # memorization scores: heldout (K models) or an original's events
     material = material.get("original", material)
     dataset = material.get("dataset", {}).get("name", "?")

@@ -81,7 +81,7 @@ class ReferenceRows:
     def save(self, role: str, metrics: Dict[str, Dict[str, float]]) -> None:
         if self.cache is not None and metrics:
             plain = {ev: {name: float(v) for name, v in values.items()} for ev, values in metrics.items()}
-            self.cache.save(STAGE, self.key(role), {}, {"metrics": plain, "material": self.material})
+            self.cache.save(STAGE, self.key(role), {}, {"metrics": plain, "role": role, "material": self.material})
 
     @property
     def all_hit(self) -> bool:
