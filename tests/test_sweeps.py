@@ -143,3 +143,30 @@ def test_launcher_presets_compose_with_our_run_dirs():
     cfg = compose(["hydra/launcher=slurm", "output_root=/shared/ub"], return_hydra_config=True)
     assert "SlurmLauncher" in cfg.hydra.launcher._target_ and cfg.hydra.launcher.gpus_per_node == 1
     assert cfg.hydra.sweep.dir == "/shared/ub/runs"
+
+
+def test_a_swept_groups_keys_become_per_job_sweeps():
+    from unlearnbench.command import per_job_group_keys
+
+    args = ["-m", "method=topk,randomk", "method.repair_epochs=0", "method.x=[1,2]", "method.lr=0.1,0.2",
+            "+method.y=3", "seed=0,1", "train.lr=0.1"]
+    assert per_job_group_keys(args) == [
+        "-m", "method=topk,randomk", "method.repair_epochs=choice(0)", "method.x=choice([1,2])",
+        "method.lr=0.1,0.2", "+method.y=3", "seed=0,1", "train.lr=0.1"]
+    single = ["method=topk", "method.repair_epochs=0"]
+    assert per_job_group_keys(single) == single                    # no sweep: as typed
+    assert per_job_group_keys(["-m", *single]) == ["-m", *single]  # method not swept
+
+
+def test_sweep_over_methods_with_a_key_the_default_method_lacks(tmp_path):
+    """Hydra alone stops this sweep before its first job ("Key 'repair_epochs' is not in
+    struct": finetune, the default method, has no such key)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "unlearnbench", "-m", "debug=smoke", "device=cpu",
+                           "method=topk,randomk", "method.repair_epochs=0", f"output_root={tmp_path}",
+                           "progress=false"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    configs = sorted(tmp_path.glob("runs/*/*/*/*/seed0/.hydra/config.yaml"))
+    assert len(configs) == 2 and all("repair_epochs: 0" in c.read_text() for c in configs)

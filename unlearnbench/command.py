@@ -58,16 +58,50 @@ def task(cfg: DictConfig) -> Optional[float]:
     return None
 
 
+def per_job_group_keys(args: List[str]) -> List[str]:
+    """In a sweep over a config group (``-m method=topk,randomk``), a key of that group given
+    once (``method.repair_epochs=0``) becomes a one-value sweep (``choice(0)``).
+
+    Hydra composes a sweep once with every plain override and the group's *default* option,
+    so a key that option lacks ("Key 'repair_epochs' is not in struct") would stop the sweep
+    before its first job; a sweep parameter is applied per job instead, to each job's option.
+    """
+    if not {"-m", "--multirun"} & set(args):
+        return args
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    parsed = {}
+    for arg in args:
+        if not arg.startswith("-") and "=" in arg:
+            try:
+                parsed[arg] = parser.parse_override(arg)
+            except HydraException:
+                pass  # Hydra reports it itself
+    swept = {o.key_or_group for o in parsed.values() if o.is_sweep_override() and "." not in o.key_or_group}
+    out = []
+    for arg in args:
+        o = parsed.get(arg)
+        if (o is not None and o.type == OverrideType.CHANGE and not o.is_sweep_override()
+                and "." in o.key_or_group and o.key_or_group.split(".")[0] in swept):
+            arg = f"{o.key_or_group}=choice({arg.split('=', 1)[1]})"
+        out.append(arg)
+    return out
+
+
 def main() -> None:
     """Runs the command; exit status 2 if any run of this process stopped on a user error.
 
-    ``+tuned=<file>`` becomes the file's overrides before Hydra composes the config.
+    ``+tuned=<file>`` becomes the file's overrides before Hydra composes the config, and a
+    swept group's keys become per-job (``per_job_group_keys``).
     """
     from unlearnbench.errors import ConfigError
     from unlearnbench.tuning.tuned import expand_tuned
 
     try:
-        sys.argv = sys.argv[:1] + expand_tuned(sys.argv[1:])
+        sys.argv = sys.argv[:1] + per_job_group_keys(expand_tuned(sys.argv[1:]))
     except ConfigError as err:
         print(f"unlearnbench: error: {err}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
