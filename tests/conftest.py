@@ -77,3 +77,9 @@ def tiny_cifar100_root(tmp_path: Path) -> Path:
     from datafiles import write_cifar100
 
     return write_cifar100(tmp_path / "tiny_cifar100", n_train=300, n_test=100)
+
+
+def models_in(cache) -> list:
+    """A cache's trained-model entries (originals, oracles), without the reference rows
+    (stage ``reference``, metrics only) that finished runs also store."""
+    return [e for e in cache.entries() if e.stage != "reference"]

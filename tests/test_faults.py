@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import models_in
 from datafiles import write_cifar10, write_mnist_like, write_npz
 from unlearnbench.cache import MARKER, CorruptEntry, ModelCache, content_key
 from unlearnbench.cache_cli import main as cache_main
@@ -339,7 +340,7 @@ def test_kill_9_during_original_training_then_rerun_finishes(tmp_path):
     assert list(ModelCache(tmp_path / "cache").entries()) == []  # nothing half-written counts
     assert command(*args).returncode == 0
     (csv,) = list((tmp_path / "runs").rglob("metrics.csv"))
-    assert finished(csv.parent) and len(list(ModelCache(tmp_path / "cache").entries())) == 2
+    assert finished(csv.parent) and len(models_in(ModelCache(tmp_path / "cache"))) == 2
 
 
 @pytest.mark.slow
@@ -364,4 +365,4 @@ def test_two_processes_running_the_same_run_agree(tmp_path):
     (csv,) = list((tmp_path / "runs").rglob("metrics.csv"))
     assert finished(csv.parent)
     cache = ModelCache(tmp_path / "cache")
-    assert sorted(e.stage for e in cache.entries()) == ["oracle", "original"]  # each trained once
+    assert sorted(e.stage for e in models_in(cache)) == ["oracle", "original"]  # each trained once

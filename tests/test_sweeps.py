@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import models_in
 from unlearnbench.cache import ModelCache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,8 +98,8 @@ def test_sigkilled_sweep_resumes_only_missing_runs_with_identical_values(tmp_pat
     started = [p.parent for p in (tmp_path / "runs").rglob("forget_indices.npy")]
     assert len(started) == 2  # job 1 had begun: its dir exists, without metrics.csv
     cache = ModelCache(tmp_path / "cache")
-    assert sorted(e.stage for e in cache.entries()) == ["oracle", "original"]  # seed 0 only
-    assert all(e.meta["material"]["seed"] == 0 for e in cache.entries())
+    assert sorted(e.stage for e in models_in(cache)) == ["oracle", "original"]  # seed 0 only
+    assert all(e.meta["material"]["seed"] == 0 for e in models_in(cache))
 
     finished = next((tmp_path / "runs").rglob("metrics.csv"))
     stamp = finished.stat().st_mtime_ns
@@ -121,7 +122,7 @@ def test_four_joblib_workers_racing_on_an_empty_cache_train_each_model_once(tmp_
     unlearnbench("-m", *SMOKE, f"output_root={tmp_path}", "hydra/launcher=parallel",
                  "hydra.launcher.n_jobs=4", "method=finetune,gradient_ascent,negrad_plus,retrain")
     cache = ModelCache(tmp_path / "cache")
-    assert sorted(e.stage for e in cache.entries()) == ["oracle", "original"]
+    assert sorted(e.stage for e in models_in(cache)) == ["oracle", "original"]
     assert cache.stale_tmp() == []
     assert len(run_dirs(tmp_path)) == 4
     assert_matches_reference(tmp_path, reference, rtol=1e-5)
