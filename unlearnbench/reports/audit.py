@@ -333,11 +333,13 @@ def plot(rows: List[Row], path: Path) -> None:
 
     panels = [("ulira_auc", "per-example U-LiRA AUC (0.5 = chance)"),
               ("epsilon", "per-example ε (NeurIPS'23; lower = closer)"),
-              ("klom_forget", "per-example KLOM on forget (nats)")]
+              ("klom_forget_excess", "per-example KLOM on forget − permutation null (nats)")]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for ax, (key, title) in zip(axes, panels):
         for r in rows:
-            x = np.sort(r.per_example[key])
+            values = (r.per_example["klom_forget"] - r.per_example["klom_forget_null"]
+                      if key == "klom_forget_excess" else r.per_example[key])
+            x = np.sort(values)
             style = {NULL: dict(color="black", ls="--", lw=2, zorder=5), ALTERNATIVE: dict(color="red", lw=2)}
             ax.plot(x, np.arange(1, len(x) + 1) / len(x), label=r.label, **style.get(r.label, {}))
         ax.set_title(title)
