@@ -6,14 +6,13 @@ the sweep needs the forget-set name only, so anything from the first ``(`` on is
     python scripts/expect_keys.py conf/table/fashion.expect.csv method   # -> del,finetune,...
 """
 
-import csv
 import sys
+
+from unlearnbench.expect import read_expect
 
 
 def keys(path: str, column: str) -> str:
-    with open(path, newline="") as handle:
-        values = {row[column].split("(", 1)[0] for row in csv.DictReader(handle)}
-    return ",".join(sorted(values))
+    return ",".join(sorted({value.split("(", 1)[0] for value in read_expect(path)[column]}))
 
 
 if __name__ == "__main__":
