@@ -128,7 +128,8 @@ def audit_row(label: str, kind: str, a: Dict[str, np.ndarray], b: Dict[str, np.n
                                "eps_points_null": _null_both_ways(points_of, a["forget"], b["forget"], opts)})
     for split in SPLITS:
         row.per_example[f"klom_{split}"] = _both_ways(st.klom, a[split], b[split], opts)
-        row.per_example[f"klom_{split}_null"] = _null_both_ways(st.klom, a[split], b[split], opts)
+        row.per_example[f"klom_{split}_excess"] = (row.per_example[f"klom_{split}"]
+                                                    - _null_both_ways(st.klom, a[split], b[split], opts))
     _summarise(row, pos, neg, utility, opts)
     return row
 
@@ -162,7 +163,7 @@ def _summarise(row: Row, pos: np.ndarray, neg: np.ndarray, utility: float, opts:
     for split in SPLITS:
         stat(f"klom_{split}_mean", row.per_example[f"klom_{split}"], mean)
         stat(f"klom_{split}_p95", row.per_example[f"klom_{split}"], p95)
-        stat(f"klom_{split}_excess", row.per_example[f"klom_{split}"] - row.per_example[f"klom_{split}_null"], mean)
+        stat(f"klom_{split}_excess", row.per_example[f"klom_{split}_excess"], mean)
 
 
 def _flat_resample(scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -337,9 +338,7 @@ def plot(rows: List[Row], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for ax, (key, title) in zip(axes, panels):
         for r in rows:
-            values = (r.per_example["klom_forget"] - r.per_example["klom_forget_null"]
-                      if key == "klom_forget_excess" else r.per_example[key])
-            x = np.sort(values)
+            x = np.sort(r.per_example[key])
             style = {NULL: dict(color="black", ls="--", lw=2, zorder=5), ALTERNATIVE: dict(color="red", lw=2)}
             ax.plot(x, np.arange(1, len(x) + 1) / len(x), label=r.label, **style.get(r.label, {}))
         ax.set_title(title)
